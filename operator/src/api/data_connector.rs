@@ -1,0 +1,183 @@
+//! `DataConnector`: a managed link from a ward service to a city data source.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{Classification, LocalObjectRef, SecretKeyRef, SecretRef};
+
+/// Longest DataConnector name: its gateway Deployment and Service are named
+/// `<name>-connector`, within the 63-character limit.
+pub const MAX_NAME_LENGTH: usize = 40;
+
+/// A managed link from a WardService to one of the city's shared registries.
+/// The connector holds the source credentials; the ward service only gets the
+/// connector's in-cluster URL.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "wardops.io",
+    version = "v1alpha1",
+    kind = "DataConnector",
+    namespaced,
+    status = "DataConnectorStatus",
+    shortname = "dc",
+    category = "wardops",
+    doc = "A managed link from a ward service to a city data source (population, land, household, business registries).",
+    printcolumn(name = "Ready", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].status"#),
+    printcolumn(name = "Reason", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].reason"#),
+    printcolumn(name = "Ward", type_ = "string", json_path = ".spec.wardServiceRef.name"),
+    printcolumn(name = "Source", type_ = "string", json_path = ".spec.source.kind"),
+    printcolumn(name = "Mode", type_ = "string", json_path = ".spec.mode"),
+    printcolumn(name = "Last Sync", type_ = "date", json_path = ".status.lastSyncTime", priority = "1"),
+    printcolumn(name = "Since", type_ = "date", json_path = r#".status.conditions[?(@.type=="Ready")].lastTransitionTime"#),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("self.metadata.name.size() <= 40 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')")
+        .message("metadata.name: must be at most 40 characters, start with a lowercase letter and contain only lowercase letters, digits and '-' (the gateway is named <name>-connector)")
+        .field_path(".metadata.name"),
+)]
+#[x_kube(validation = Rule::new("self.mode != 'sync' || has(self.schedule)")
+    .message("spec.schedule: required when spec.mode is sync (a cron expression with 5 fields, e.g. '0 2 * * *')")
+    .field_path(".schedule"))]
+#[x_kube(validation = Rule::new("self.mode != 'proxy' || (!has(self.schedule) && !has(self.timeZone))")
+    .message("spec.schedule: not allowed when spec.mode is proxy (a proxy runs continuously); remove spec.schedule and spec.timeZone or use mode sync")
+    .field_path(".schedule"))]
+#[serde(rename_all = "camelCase")]
+pub struct DataConnectorSpec {
+    /// The WardService (same namespace) that uses this connector.
+    pub ward_service_ref: LocalObjectRef,
+
+    /// The city data source.
+    pub source: Source,
+
+    /// The Secret holding the source credentials. Only the connector mounts it.
+    pub credentials_secret_ref: SecretRef,
+
+    /// `proxy`: a long-running gateway (Deployment + Service) the ward service
+    /// calls; `sync`: a scheduled copy (CronJob) of the datasets.
+    #[serde(default)]
+    pub mode: ConnectorMode,
+
+    /// When a `sync` connector runs: a cron expression with 5 fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^[0-9A-Za-z*,/?-]+( +[0-9A-Za-z*,/?-]+){4}$')")
+        .message("spec.schedule: must be a cron expression with exactly 5 fields (minute hour day-of-month month day-of-week), e.g. '0 2 * * *'"))]
+    pub schedule: Option<String>,
+
+    /// IANA time zone of `schedule`, e.g. `Asia/Ho_Chi_Minh`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z]+(/[A-Za-z0-9_+-]+)*$')")
+        .message("spec.timeZone: must be an IANA time zone name such as Asia/Ho_Chi_Minh or UTC"))]
+    pub time_zone: Option<String>,
+
+    /// Connector image; the operator's default connector gateway image when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512))]
+    pub image: Option<String>,
+
+    /// The datasets the ward may read (data minimisation), passed to the
+    /// connector as configuration.
+    #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = Rule::new("self.all(d, d.matches('^[a-z0-9]([-_.a-z0-9]*[a-z0-9])?$'))")
+        .message("spec.datasets: every entry must be a dataset name of lowercase letters, digits, '-', '_' and '.'"))]
+    pub datasets: Vec<String>,
+
+    /// Classification of the data that flows through this connector; the
+    /// WardService's when omitted. It may not be lower than the WardService's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<Classification>,
+}
+
+/// How a connector moves data.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectorMode {
+    /// A long-running gateway the ward service calls.
+    #[default]
+    Proxy,
+    /// A scheduled copy of the datasets.
+    Sync,
+}
+
+/// Kinds of city data source.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum SourceKind {
+    /// National/city population registry.
+    Population,
+    /// Land registry.
+    Land,
+    /// Household registration.
+    Household,
+    /// Business registry.
+    Business,
+    /// The public-service portal.
+    PublicServicePortal,
+    /// Any other source.
+    Custom,
+}
+
+/// Where a connector reads from.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Source {
+    /// Kind of source.
+    pub kind: SourceKind,
+
+    /// URL of the source API, e.g. `https://dancu.haiphong.gov.vn/api`.
+    #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(validation = Rule::new("isURL(self) && (self.startsWith('https://') || self.startsWith('http://'))")
+        .message("spec.source.endpoint: must be an http:// or https:// URL"))]
+    pub endpoint: String,
+
+    /// Address ranges of the source (CIDR notation) that the connector's
+    /// network policy lets it reach.
+    #[serde(default, rename = "egressCIDRs", skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    #[x_kube(validation = Rule::new("self.all(c, isCIDR(c))")
+        .message("spec.source.egressCIDRs: every entry must be a CIDR such as 10.20.0.0/16"))]
+    pub egress_cidrs: Vec<String>,
+
+    /// TCP port of the source for the network policy; from the URL when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<i32>,
+
+    /// TLS material for the source, by Secret reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<SourceTls>,
+}
+
+/// TLS material for a source, by Secret reference only.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceTls {
+    /// CA bundle that signs the source's certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_secret_ref: Option<SecretKeyRef>,
+    /// A `kubernetes.io/tls` Secret with the client certificate, for mutual TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert_secret_ref: Option<SecretRef>,
+}
+
+/// Observed state of a DataConnector.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DataConnectorStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`, `Progressing` and `Degraded`, with stable CamelCase reasons.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// In-cluster URL of the gateway (`proxy` mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// When the last sync finished (`sync` mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_time: Option<Time>,
+    /// Outcome of the last sync: `Succeeded` or `Failed` (`sync` mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_result: Option<String>,
+}

@@ -1,0 +1,364 @@
+//! `WardService`: one public-service instance of one ward or commune.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::ResourceRequirements;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{Classification, SecretKeyRef};
+
+/// Longest WardService name: child objects add suffixes such as `-config` and `-data`,
+/// and connector gateways `-<connector>`, within Kubernetes' 63-character limits.
+pub const MAX_NAME_LENGTH: usize = 40;
+
+/// A public-service instance of one ward or commune (one-stop system, portal back
+/// end, records service), with its configuration, credentials by reference,
+/// storage, scaling and network isolation.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "wardops.io",
+    version = "v1alpha1",
+    kind = "WardService",
+    namespaced,
+    status = "WardServiceStatus",
+    shortname = "ws",
+    category = "wardops",
+    doc = "A public-service instance of one ward or commune, run and isolated by wardops.",
+    printcolumn(name = "Ready", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].status"#),
+    printcolumn(name = "Reason", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].reason"#),
+    printcolumn(name = "Ward", type_ = "string", json_path = ".spec.ward.name"),
+    printcolumn(name = "Class", type_ = "string", json_path = ".spec.classification"),
+    printcolumn(name = "Replicas", type_ = "integer", json_path = ".spec.replicas"),
+    printcolumn(name = "Available", type_ = "integer", json_path = ".status.readyReplicas", priority = "1"),
+    printcolumn(name = "Since", type_ = "date", json_path = r#".status.conditions[?(@.type=="Ready")].lastTransitionTime"#),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("self.metadata.name.size() <= 40 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')")
+        .message("metadata.name: must be at most 40 characters, start with a lowercase letter and contain only lowercase letters, digits and '-' (child objects add suffixes within the 63-character limit)")
+        .field_path(".metadata.name"),
+)]
+#[x_kube(validation = Rule::new("!(self.classification in ['confidential', 'secret']) || !has(self.ingress)")
+    .message("spec.ingress: not allowed when spec.classification is confidential or secret; classified services are reachable only inside the cluster")
+    .field_path(".ingress"))]
+#[x_kube(validation = Rule::new("!(self.classification in ['confidential', 'secret']) || !has(self.egressCIDRs) || size(self.egressCIDRs) == 0")
+    .message("spec.egressCIDRs: not allowed when spec.classification is confidential or secret; classified services reach the outside only through their DataConnectors")
+    .field_path(".egressCIDRs"))]
+#[x_kube(validation = Rule::new("!has(self.secretEnv) || !has(self.config) || self.secretEnv.all(e, !(e.name in self.config))")
+    .message("spec.secretEnv: an entry's name is also a key of spec.config; each environment variable must come from one place")
+    .field_path(".secretEnv"))]
+#[serde(rename_all = "camelCase")]
+pub struct WardServiceSpec {
+    /// The ward or commune this instance serves.
+    pub ward: Ward,
+
+    /// Sensitivity of the data this instance handles. `confidential` and `secret`
+    /// need a namespace labelled `wardops.io/classification` at that level or
+    /// higher, run on the isolated node pool, and cannot have an Ingress.
+    #[serde(default)]
+    pub classification: Classification,
+
+    /// Container image of the service, e.g. `registry.city.gov.vn/one-stop/backend:2.4.1`.
+    #[schemars(length(min = 1, max = 512))]
+    #[x_kube(validation = Rule::new("!self.contains(' ')").message("spec.image: must not contain spaces"))]
+    pub image: String,
+
+    /// Number of pods, 0 to 100. Ignored when `autoscaling` is set (the
+    /// HorizontalPodAutoscaler then owns the replica count).
+    #[serde(default = "default_replicas")]
+    #[schemars(range(min = 0, max = 100))]
+    pub replicas: i32,
+
+    /// TCP port the service listens on, in the container and on its Service.
+    #[serde(default = "default_port")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: i32,
+
+    /// CPU and memory requests and limits of the service container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+
+    /// Plain configuration, given to the service as environment variables through
+    /// a ConfigMap. Never put credentials here: use `secretEnv`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 256))]
+    #[x_kube(validation = Rule::new("self.all(k, k.matches('^[A-Za-z_][A-Za-z0-9_]*$') && size(k) <= 128)")
+        .message("spec.config: every key must be an environment variable name (letters, digits and '_', not starting with a digit, at most 128 characters)"))]
+    pub config: BTreeMap<String, String>,
+
+    /// Environment variables that come from Secret keys, by reference only.
+    /// wardops checks that each Secret and key exists and rolls the pods when a
+    /// referenced Secret changes; it never reads or copies the values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = Rule::new("self.all(x, self.exists_one(y, y.name == x.name))")
+        .message("spec.secretEnv: names must be unique"))]
+    pub secret_env: Vec<SecretEnvVar>,
+
+    /// A persistent volume for the service's data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<Storage>,
+
+    /// Horizontal autoscaling on CPU. When set, the replica count is left to a
+    /// HorizontalPodAutoscaler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<Autoscaling>,
+
+    /// Exposure outside the cluster through an Ingress. Only for `public` and
+    /// `internal` services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<IngressSpec>,
+
+    /// Address ranges outside the cluster (CIDR notation) that the service may
+    /// reach directly. Only for `public` and `internal` services; city registries
+    /// are reached through DataConnectors instead.
+    #[serde(default, rename = "egressCIDRs", skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    #[x_kube(validation = Rule::new("self.all(c, isCIDR(c))")
+        .message("spec.egressCIDRs: every entry must be a CIDR such as 10.20.0.0/16"))]
+    pub egress_cidrs: Vec<String>,
+
+    /// Liveness and readiness probes. By default both open a TCP connection to
+    /// `port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probes: Option<Probes>,
+
+    /// When true, wardops leaves every child object as it is (for maintenance).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
+}
+
+fn default_replicas() -> i32 {
+    1
+}
+
+fn default_port() -> i32 {
+    8080
+}
+
+/// The administrative unit an instance serves.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Ward {
+    /// Administrative unit code, digits only (e.g. `11311`). Used as the value of
+    /// the `wardops.io/ward` label on every child object.
+    #[schemars(regex(pattern = r"^[0-9]{2,10}$"))]
+    pub code: String,
+
+    /// Display name, UTF-8, e.g. `Phường Hồng Bàng`. Kept in annotations, never
+    /// in label values.
+    #[schemars(length(min = 1, max = 200))]
+    pub name: String,
+
+    /// Level of the unit.
+    #[serde(default)]
+    pub tier: Tier,
+}
+
+/// Level of an administrative unit under the city.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tier {
+    /// An urban ward (phường).
+    #[default]
+    Ward,
+    /// A rural commune (xã).
+    Commune,
+    /// A special administrative zone (đặc khu).
+    SpecialZone,
+}
+
+impl Tier {
+    /// The value as written in manifests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Ward => "ward",
+            Tier::Commune => "commune",
+            Tier::SpecialZone => "special-zone",
+        }
+    }
+}
+
+/// An environment variable whose value comes from a Secret key.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretEnvVar {
+    /// Name of the environment variable.
+    #[schemars(
+        length(min = 1, max = 128),
+        regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$")
+    )]
+    pub name: String,
+    /// The Secret and key that hold the value.
+    pub secret_key_ref: SecretKeyRef,
+}
+
+/// What happens to the data volume when its WardService is deleted.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum ReclaimPolicy {
+    /// Keep the PersistentVolumeClaim; a WardService of the same name adopts it again.
+    #[default]
+    Retain,
+    /// Delete the PersistentVolumeClaim with the WardService.
+    Delete,
+}
+
+/// A persistent volume for the service's data.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Storage {
+    /// Requested size, e.g. `10Gi`. Can grow but never shrink.
+    #[schemars(length(min = 1, max = 32))]
+    #[x_kube(validation = Rule::new("isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))")
+        .message("spec.storage.size: must be a positive quantity such as 10Gi"))]
+    pub size: String,
+
+    /// StorageClass of the claim; the cluster default when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+
+    /// Where the volume is mounted in the container.
+    #[serde(default = "default_mount_path")]
+    #[schemars(regex(pattern = r"^/[^:]*$"), length(max = 256))]
+    pub mount_path: String,
+
+    /// `Retain` (default) keeps the data when the WardService is deleted;
+    /// `Delete` removes it.
+    #[serde(default)]
+    pub reclaim_policy: ReclaimPolicy,
+}
+
+fn default_mount_path() -> String {
+    "/var/lib/wardops/data".to_string()
+}
+
+/// Horizontal autoscaling on CPU utilisation.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.maxReplicas >= self.minReplicas")
+    .message("spec.autoscaling.maxReplicas: must be greater than or equal to spec.autoscaling.minReplicas")
+    .field_path(".maxReplicas"))]
+pub struct Autoscaling {
+    /// Fewest pods, 1 to 100.
+    #[serde(default = "default_min_replicas")]
+    #[schemars(range(min = 1, max = 100))]
+    pub min_replicas: i32,
+    /// Most pods, 1 to 100.
+    #[schemars(range(min = 1, max = 100))]
+    pub max_replicas: i32,
+    /// Average CPU utilisation to aim for, in percent of the CPU request.
+    #[serde(default = "default_target_cpu")]
+    #[schemars(range(min = 1, max = 100))]
+    pub target_cpu_utilization_percentage: i32,
+}
+
+fn default_min_replicas() -> i32 {
+    1
+}
+
+fn default_target_cpu() -> i32 {
+    80
+}
+
+/// Exposure outside the cluster.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IngressSpec {
+    /// Host name, e.g. `motcua.hongbang.haiphong.gov.vn`.
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$")
+    )]
+    pub host: String,
+    /// Name of a `kubernetes.io/tls` Secret with the certificate for `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
+    pub tls_secret_name: Option<String>,
+    /// IngressClass to use; the cluster default when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_name: Option<String>,
+    /// Path prefix routed to the service.
+    #[serde(default = "default_path")]
+    #[schemars(regex(pattern = r"^/.*$"), length(max = 256))]
+    pub path: String,
+}
+
+fn default_path() -> String {
+    "/".to_string()
+}
+
+/// Overrides of the default probes.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Probes {
+    /// Restarts the container when it fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<ProbeSpec>,
+    /// Takes the pod out of its Service while it fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<ProbeSpec>,
+}
+
+/// One probe. With `path` it is an HTTP GET on `port`, otherwise a TCP connection.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeSpec {
+    /// HTTP path to GET, e.g. `/healthz`; a TCP check when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^/.*$"), length(max = 256))]
+    pub path: Option<String>,
+    /// Seconds after start before the first probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 3600))]
+    pub initial_delay_seconds: Option<i32>,
+    /// Seconds between probes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub period_seconds: Option<i32>,
+    /// Seconds before a probe times out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 600))]
+    pub timeout_seconds: Option<i32>,
+    /// Consecutive failures before the probe counts as failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub failure_threshold: Option<i32>,
+}
+
+/// Observed state of a WardService.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WardServiceStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`, `Progressing` and `Degraded`, with stable CamelCase reasons.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Pods of the current Deployment that are ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_replicas: Option<i32>,
+    /// In-cluster URL of the service, e.g. `http://one-stop.phuong-hong-bang.svc:8080`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// DataConnectors wired into this service.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connectors: Vec<ConnectorRef>,
+}
+
+/// A DataConnector wired into a WardService.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectorRef {
+    /// Name of the DataConnector.
+    pub name: String,
+    /// Environment variable that carries its URL to the service.
+    pub env: String,
+    /// In-cluster URL of the connector gateway, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}

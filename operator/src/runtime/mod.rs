@@ -1,0 +1,3 @@
+//! The operator's runtime: settings, leader election, metrics, health, shutdown.
+
+pub mod settings;
