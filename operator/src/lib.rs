@@ -2,7 +2,8 @@
 //! instances, their links to city registries and their backups.
 
 pub mod api;
+pub mod controller;
+pub mod runtime;
 
 /// Version of this build.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-pub mod runtime;

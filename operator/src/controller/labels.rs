@@ -1,0 +1,96 @@
+//! Labels, annotations and names that wardops puts on the objects it makes.
+//! They are an API: selectors, network policies and scripts match on them.
+
+use std::collections::BTreeMap;
+
+/// Field manager of every server-side apply wardops sends.
+pub const FIELD_MANAGER: &str = "wardops";
+
+/// `app.kubernetes.io/managed-by` value.
+pub const MANAGED_BY: &str = "wardops";
+/// `app.kubernetes.io/part-of` value.
+pub const PART_OF: &str = "wardops";
+
+/// Administrative unit code of the ward a child object serves.
+pub const WARD_LABEL: &str = "wardops.io/ward";
+/// Name of the WardService a child object (or connector gateway) belongs to.
+pub const WARD_SERVICE_LABEL: &str = "wardops.io/ward-service";
+/// Classification of the workload, on every child object.
+pub const CLASSIFICATION_LABEL: &str = "wardops.io/classification";
+/// On connector gateway pods: the WardService they serve. The ward service's
+/// NetworkPolicy allows egress to pods with this label and its own name.
+pub const CONNECTOR_FOR_LABEL: &str = "wardops.io/connector-for";
+
+/// Display name of the ward (UTF-8, never a label value).
+pub const WARD_NAME_ANNOTATION: &str = "wardops.io/ward-name";
+/// On pod templates: `secret=resourceVersion` of every referenced Secret, so a
+/// rotation rolls the pods once. Never anything derived from a value.
+pub const SECRET_VERSIONS_ANNOTATION: &str = "wardops.io/secret-versions";
+/// On pod templates: a digest of `spec.config` (plain configuration, not secret),
+/// so a configuration change rolls the pods.
+pub const CONFIG_HASH_ANNOTATION: &str = "wardops.io/config-hash";
+/// On a retained PersistentVolumeClaim: the reclaim policy it was made with.
+pub const RECLAIM_POLICY_ANNOTATION: &str = "wardops.io/reclaim-policy";
+
+/// `app.kubernetes.io/component` of a ward service's objects.
+pub const COMPONENT_WARD_SERVICE: &str = "ward-service";
+/// `app.kubernetes.io/component` of a connector gateway's objects.
+pub const COMPONENT_CONNECTOR: &str = "connector-gateway";
+/// `app.kubernetes.io/component` of backup objects.
+pub const COMPONENT_BACKUP: &str = "backup";
+
+/// Selector labels: stable for the life of an object (Deployment selectors are immutable).
+pub fn selector_labels(component: &str, instance: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/name".to_string(), component.to_string()),
+        ("app.kubernetes.io/instance".to_string(), instance.to_string()),
+    ])
+}
+
+/// The recommended labels plus the ward labels.
+pub fn common_labels(
+    component: &str,
+    instance: &str,
+    ward_service: &str,
+    ward_code: &str,
+    classification: &str,
+) -> BTreeMap<String, String> {
+    let mut labels = selector_labels(component, instance);
+    labels.extend([
+        ("app.kubernetes.io/component".to_string(), component.to_string()),
+        ("app.kubernetes.io/part-of".to_string(), PART_OF.to_string()),
+        ("app.kubernetes.io/managed-by".to_string(), MANAGED_BY.to_string()),
+        (WARD_LABEL.to_string(), ward_code.to_string()),
+        (WARD_SERVICE_LABEL.to_string(), ward_service.to_string()),
+        (CLASSIFICATION_LABEL.to_string(), classification.to_string()),
+    ]);
+    labels
+}
+
+/// Environment variable that carries a connector's URL to its ward service:
+/// `WARDOPS_CONNECTOR_<NAME>_URL`, with `-` as `_`.
+pub fn connector_env_name(connector: &str) -> String {
+    format!(
+        "WARDOPS_CONNECTOR_{}_URL",
+        connector.to_ascii_uppercase().replace(['-', '.'], "_")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connector_env_name_is_an_env_var_name() {
+        assert_eq!(connector_env_name("dan-cu"), "WARDOPS_CONNECTOR_DAN_CU_URL");
+    }
+
+    #[test]
+    fn common_labels_include_recommended_and_ward() {
+        let l = common_labels(COMPONENT_WARD_SERVICE, "one-stop", "one-stop", "11311", "internal");
+        assert_eq!(l["app.kubernetes.io/managed-by"], "wardops");
+        assert_eq!(l[WARD_LABEL], "11311");
+        assert_eq!(l["app.kubernetes.io/instance"], "one-stop");
+        assert_eq!(l.len(), 8);
+    }
+}

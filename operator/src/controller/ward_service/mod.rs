@@ -1,0 +1,3 @@
+//! WardService controller.
+
+pub mod build;
