@@ -14,7 +14,11 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Prints every wardops CRD as multi-document YAML (what `crds/` holds).
-    Crds,
+    Crds {
+        /// Instead of printing, write one file per CRD (`<plural>.yaml`) into this directory.
+        #[arg(long, value_name = "DIR")]
+        write_dir: Option<std::path::PathBuf>,
+    },
     /// Prints the version.
     Version,
 }
@@ -22,9 +26,18 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Crds => {
+        Command::Crds { write_dir: None } => {
             let yaml = wardops::api::crds_yaml().context("serialising the CRDs")?;
             std::io::stdout().write_all(yaml.as_bytes())?;
+        }
+        Command::Crds {
+            write_dir: Some(dir),
+        } => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            for (file, yaml) in wardops::api::crd_files().context("serialising the CRDs")? {
+                let path = dir.join(file);
+                std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
+            }
         }
         Command::Version => println!("wardops {}", wardops::VERSION),
     }
