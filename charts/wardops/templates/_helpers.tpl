@@ -1,0 +1,198 @@
+{{/*
+Names and labels shared by every template.
+*/}}
+
+{{/* Chart name, at most 63 characters. */}}
+{{- define "wardops.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Full name, the prefix of every object: fullnameOverride, else the release name
+when it already contains the chart name, else `<release>-<chart>`. Truncated to
+63 characters (DNS label) minus room for the longest suffix we add ("-leader-election").
+*/}}
+{{- define "wardops.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 47 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 47 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 47 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* `chart-version` for the helm.sh/chart label. */}}
+{{- define "wardops.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Selector labels: stable for the life of the release (Deployment selectors are immutable). */}}
+{{- define "wardops.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "wardops.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Recommended labels of every object. */}}
+{{- define "wardops.labels" -}}
+helm.sh/chart: {{ include "wardops.chart" . }}
+{{ include "wardops.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/component: operator
+app.kubernetes.io/part-of: wardops
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the operator's ServiceAccount. */}}
+{{- define "wardops.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "wardops.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Namespace of the leader election Lease. */}}
+{{- define "wardops.leaseNamespace" -}}
+{{- default .Release.Namespace .Values.leaderElection.namespace }}
+{{- end }}
+
+{{/* Image reference: repository:tag, or repository:tag@digest. */}}
+{{- define "wardops.image" -}}
+{{- $tag := .Values.image.tag | default .Chart.AppVersion }}
+{{- if .Values.image.digest }}
+{{- printf "%s:%s@%s" .Values.image.repository $tag .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/* The isolated pool's node selector as WARDOPS_ISOLATED_NODE_SELECTOR: `k=v,k2=v2` (keys sorted). */}}
+{{- define "wardops.isolatedNodeSelector" -}}
+{{- $pairs := list }}
+{{- range $k, $v := .Values.isolatedNodePool.nodeSelector }}
+{{- $pairs = append $pairs (printf "%s=%s" $k $v) }}
+{{- end }}
+{{- join "," $pairs }}
+{{- end }}
+
+{{/* The isolated pool's tolerations as WARDOPS_ISOLATED_TOLERATIONS: `key=value:Effect` or `key:Effect`. */}}
+{{- define "wardops.isolatedTolerations" -}}
+{{- $items := list }}
+{{- range .Values.isolatedNodePool.tolerations }}
+{{- if .value }}
+{{- $items = append $items (printf "%s=%s:%s" .key .value .effect) }}
+{{- else }}
+{{- $items = append $items (printf "%s:%s" .key .effect) }}
+{{- end }}
+{{- end }}
+{{- join "," $items }}
+{{- end }}
+
+{{/* Checks across values that the schema cannot express. */}}
+{{- define "wardops.validate" -}}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
+{{- fail "replicaCount > 1 needs leaderElection.enabled=true: without a leader every replica would reconcile the same resources" }}
+{{- end }}
+{{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.service.enabled) }}
+{{- fail "metrics.serviceMonitor.enabled=true needs metrics.service.enabled=true: the ServiceMonitor scrapes the metrics Service" }}
+{{- end }}
+{{- if eq (int .Values.metrics.port) (int .Values.health.port) }}
+{{- fail "metrics.port and health.port must differ" }}
+{{- end }}
+{{- end }}
+
+{{/*
+The operator's rules on its own resources and on the children it builds, used by
+the ClusterRole (all namespaces) or by a Role in each watched namespace.
+Every rule says why it is needed; no wildcards. docs/rbac.md explains them.
+*/}}
+{{- define "wardops.controllerRules" -}}
+# WardServices, DataConnectors and BackupPolicies: watched and reconciled; patch and update
+# only for their metadata (the operator's finalizer).
+- apiGroups: ["wardops.io"]
+  resources: ["wardservices", "dataconnectors", "backuppolicies"]
+  verbs: ["get", "list", "watch", "patch", "update"]
+# Status subresources: the operator reports conditions and observedGeneration.
+- apiGroups: ["wardops.io"]
+  resources: ["wardservices/status", "dataconnectors/status", "backuppolicies/status"]
+  verbs: ["get", "patch", "update"]
+# Finalizers: needed to set ownerReferences with blockOwnerDeletion on children
+# (the OwnerReferencesPermissionEnforcement admission plugin) and to clean up.
+- apiGroups: ["wardops.io"]
+  resources: ["wardservices/finalizers", "dataconnectors/finalizers", "backuppolicies/finalizers"]
+  verbs: ["update"]
+# Ward service and connector gateway workloads: built, applied and watched for availability.
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+# Services, configuration, pod identities and data volumes of ward services and connectors.
+- apiGroups: [""]
+  resources: ["services", "configmaps", "serviceaccounts", "persistentvolumeclaims"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+# Network isolation of every workload, and the Ingress of public/internal ward services.
+- apiGroups: ["networking.k8s.io"]
+  resources: ["networkpolicies", "ingresses"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+# Disruption budgets of ward services with more than one replica.
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+# Autoscaling of ward services that set spec.autoscaling.
+- apiGroups: ["autoscaling"]
+  resources: ["horizontalpodautoscalers"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+# Backup CronJobs, sync-mode connectors, and the Jobs of "backup now" and of the backup status.
+- apiGroups: ["batch"]
+  resources: ["cronjobs", "jobs"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+# Secrets: read only, to check that referenced Secrets and keys exist and to stamp pod
+# templates with their resourceVersion. Never create, update or delete.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch"]
+# Pods: read only, to place a backup pod on the node of the ward's pods (ReadWriteOnce volumes).
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch"]
+# Events on wardops resources for every state change a person should see.
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+# The same Events through the core API (older clients and kubectl describe).
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end }}
+
+{{/* Rules the operator needs cluster-wide in every mode. */}}
+{{- define "wardops.clusterReaderRules" -}}
+# Namespaces: read their wardops.io/classification label (classified resources run only
+# in namespaces labelled at their level or higher). Cluster-wide even in namespaced mode.
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["get", "list", "watch"]
+# CRDs: at start the operator checks that its CRDs are installed and Established.
+- apiGroups: ["apiextensions.k8s.io"]
+  resources: ["customresourcedefinitions"]
+  verbs: ["get", "list", "watch"]
+{{- end }}
+
+{{/* Rules on the leader election Lease, in the lease namespace. */}}
+{{- define "wardops.leaderElectionRules" -}}
+# Create the Lease the first time (create cannot be limited to a name).
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  verbs: ["create"]
+# Read, renew and take over the Lease, and only this one.
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  resourceNames: [{{ .Values.leaderElection.leaseName | quote }}]
+  verbs: ["get", "update", "patch"]
+{{- end }}
