@@ -3,7 +3,9 @@
 
 pub mod api;
 pub mod controller;
+pub mod render;
 pub mod runtime;
 
 /// Version of this build.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub mod secrets;

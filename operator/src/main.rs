@@ -19,6 +19,9 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         write_dir: Option<std::path::PathBuf>,
     },
+    /// Runs the controllers against the cluster from KUBECONFIG or the pod's
+    /// service account, until SIGTERM or SIGINT.
+    Run(Box<wardops::runtime::settings::RunSettings>),
     /// Prints the version.
     Version,
 }
@@ -26,6 +29,14 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run(settings) => {
+            wardops::runtime::init_logging(settings.log_format, &settings.log_level)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(wardops::runtime::run(*settings))?;
+        }
         Command::Crds { write_dir: None } => {
             let yaml = wardops::api::crds_yaml().context("serialising the CRDs")?;
             std::io::stdout().write_all(yaml.as_bytes())?;

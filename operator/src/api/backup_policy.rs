@@ -30,7 +30,7 @@ pub const MAX_NAME_LENGTH: usize = 30;
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("self.metadata.name.size() <= 30 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')")
         .message("metadata.name: must be at most 30 characters of lowercase letters, digits and '-' (CronJobs are named <policy>-<ward service>)")
-        .field_path(".metadata.name"),
+
 )]
 #[x_kube(validation = Rule::new("!(self.classification in ['confidential', 'secret']) || has(self.encryption)")
     .message("spec.encryption: required when spec.classification is confidential or secret (set spec.encryption.keySecretRef)")
@@ -41,6 +41,7 @@ pub struct BackupPolicySpec {
     pub target: BackupTarget,
 
     /// When to back up: a cron expression with 5 fields, e.g. `30 1 * * *`.
+    #[schemars(length(max = 128))]
     #[x_kube(validation = Rule::new("self.matches('^[0-9A-Za-z*,/?-]+( +[0-9A-Za-z*,/?-]+){4}$')")
         .message("spec.schedule: must be a cron expression with exactly 5 fields (minute hour day-of-month month day-of-week), e.g. '30 1 * * *'"))]
     pub schedule: String,

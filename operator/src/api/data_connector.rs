@@ -34,7 +34,7 @@ pub const MAX_NAME_LENGTH: usize = 40;
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("self.metadata.name.size() <= 40 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')")
         .message("metadata.name: must be at most 40 characters, start with a lowercase letter and contain only lowercase letters, digits and '-' (the gateway is named <name>-connector)")
-        .field_path(".metadata.name"),
+
 )]
 #[x_kube(validation = Rule::new("self.mode != 'sync' || has(self.schedule)")
     .message("spec.schedule: required when spec.mode is sync (a cron expression with 5 fields, e.g. '0 2 * * *')")
@@ -60,6 +60,7 @@ pub struct DataConnectorSpec {
 
     /// When a `sync` connector runs: a cron expression with 5 fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
     #[x_kube(validation = Rule::new("self.matches('^[0-9A-Za-z*,/?-]+( +[0-9A-Za-z*,/?-]+){4}$')")
         .message("spec.schedule: must be a cron expression with exactly 5 fields (minute hour day-of-month month day-of-week), e.g. '0 2 * * *'"))]
     pub schedule: Option<String>,
@@ -78,7 +79,7 @@ pub struct DataConnectorSpec {
 
     /// The datasets the ward may read (data minimisation), passed to the
     /// connector as configuration.
-    #[schemars(length(min = 1, max = 64))]
+    #[schemars(length(min = 1, max = 64), inner(length(min = 1, max = 63)))]
     #[x_kube(validation = Rule::new("self.all(d, d.matches('^[a-z0-9]([-_.a-z0-9]*[a-z0-9])?$'))")
         .message("spec.datasets: every entry must be a dataset name of lowercase letters, digits, '-', '_' and '.'"))]
     pub datasets: Vec<String>,
@@ -134,7 +135,7 @@ pub struct Source {
     /// Address ranges of the source (CIDR notation) that the connector's
     /// network policy lets it reach.
     #[serde(default, rename = "egressCIDRs", skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 32))]
+    #[schemars(length(max = 32), inner(length(max = 43)))]
     #[x_kube(validation = Rule::new("self.all(c, isCIDR(c))")
         .message("spec.source.egressCIDRs: every entry must be a CIDR such as 10.20.0.0/16"))]
     pub egress_cidrs: Vec<String>,

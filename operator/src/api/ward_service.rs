@@ -37,7 +37,7 @@ pub const MAX_NAME_LENGTH: usize = 40;
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("self.metadata.name.size() <= 40 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')")
         .message("metadata.name: must be at most 40 characters, start with a lowercase letter and contain only lowercase letters, digits and '-' (child objects add suffixes within the 63-character limit)")
-        .field_path(".metadata.name"),
+
 )]
 #[x_kube(validation = Rule::new("!(self.classification in ['confidential', 'secret']) || !has(self.ingress)")
     .message("spec.ingress: not allowed when spec.classification is confidential or secret; classified services are reachable only inside the cluster")
@@ -114,7 +114,7 @@ pub struct WardServiceSpec {
     /// reach directly. Only for `public` and `internal` services; city registries
     /// are reached through DataConnectors instead.
     #[serde(default, rename = "egressCIDRs", skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 32))]
+    #[schemars(length(max = 32), inner(length(max = 43)))]
     #[x_kube(validation = Rule::new("self.all(c, isCIDR(c))")
         .message("spec.egressCIDRs: every entry must be a CIDR such as 10.20.0.0/16"))]
     pub egress_cidrs: Vec<String>,

@@ -76,6 +76,22 @@ pub fn connector_env_name(connector: &str) -> String {
     )
 }
 
+/// Port of a connector gateway's Service.
+pub const CONNECTOR_PORT: i32 = 8080;
+
+/// Name of a connector gateway's Deployment and Service: `<connector>-connector`.
+pub fn connector_gateway_name(connector: &str) -> String {
+    format!("{connector}-connector")
+}
+
+/// In-cluster URL of a connector gateway.
+pub fn connector_url(connector: &str, namespace: &str) -> String {
+    format!(
+        "http://{}.{namespace}.svc:{CONNECTOR_PORT}",
+        connector_gateway_name(connector)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

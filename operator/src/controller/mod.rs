@@ -1,4 +1,99 @@
 //! One folder per controller: dereference → validate → build → apply → status.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kube::Client;
+use kube::runtime::events::{Recorder, Reporter};
+
+use crate::runtime::metrics::Metrics;
+use crate::runtime::settings::WorkloadSettings;
+
+pub mod apply;
+pub mod conditions;
 pub mod labels;
 pub mod ward_service;
+
+/// Name under which wardops reports Events (`reportingController`).
+pub const REPORTING_CONTROLLER: &str = "wardops";
+
+/// What every reconcile shares.
+pub struct Context {
+    /// API client (user agent `wardops/<version>`).
+    pub client: Client,
+    /// Settings of the objects wardops builds.
+    pub settings: WorkloadSettings,
+    /// Publishes Kubernetes Events as `wardops`.
+    pub recorder: Recorder,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Safety-net resync of an unchanged resource.
+    pub resync: Duration,
+    /// Consecutive failures per object, for the retry backoff.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    /// A context whose Events name `instance` (the pod name) as reporting instance.
+    pub fn new(
+        client: Client,
+        settings: WorkloadSettings,
+        metrics: Arc<Metrics>,
+        resync: Duration,
+        instance: Option<String>,
+    ) -> Arc<Self> {
+        let reporter = Reporter {
+            controller: REPORTING_CONTROLLER.to_string(),
+            instance,
+        };
+        Arc::new(Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            settings,
+            metrics,
+            resync,
+            failures: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Backoff after another failure of `key`: 1 s doubling up to 5 minutes.
+    pub fn next_backoff(&self, key: &str) -> Duration {
+        let n = self
+            .failures
+            .lock()
+            .map(|mut f| {
+                let n = f.entry(key.to_string()).or_insert(0);
+                *n = n.saturating_add(1);
+                *n
+            })
+            .unwrap_or(1);
+        backoff(n)
+    }
+
+    /// Forgets the failures of `key` after a success.
+    pub fn reset_backoff(&self, key: &str) {
+        if let Ok(mut f) = self.failures.lock() {
+            f.remove(key);
+        }
+    }
+}
+
+/// 1 s, 2 s, 4 s, ... capped at 300 s.
+pub fn backoff(failures: u32) -> Duration {
+    let exp = failures.saturating_sub(1).min(9);
+    Duration::from_secs((1u64 << exp).min(300))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(2), Duration::from_secs(2));
+        assert_eq!(backoff(5), Duration::from_secs(16));
+        assert_eq!(backoff(50), Duration::from_secs(300));
+    }
+}

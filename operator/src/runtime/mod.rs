@@ -1,3 +1,261 @@
 //! The operator's runtime: settings, leader election, metrics, health, shutdown.
 
+use std::time::Duration;
+
+use futures::future::join_all;
+use kube::runtime::reflector::Store;
+use kube::{Client, Config};
+use kube_lease_manager::{LeaseManagerBuilder, LeaseManagerError};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::api::WardService;
+use crate::controller::{self, Context};
+
+pub mod crd_check;
+pub mod health;
+pub mod metrics;
 pub mod settings;
+
+use settings::{LogFormat, RunSettings};
+
+/// How long shutdown may take before the process gives up on in-flight work.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+
+/// Why `wardops run` stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The log filter is invalid.
+    #[error("--log-level `{0}` is not a valid level or filter (e.g. `info`, `wardops=debug,kube=info`)")]
+    LogLevel(String),
+    /// No kubeconfig or in-cluster configuration.
+    #[error("cannot configure the Kubernetes client (set KUBECONFIG or run in a pod): {0}")]
+    Config(#[source] kube::config::InferConfigError),
+    /// The client could not be built.
+    #[error("cannot build the Kubernetes client: {0}")]
+    Client(#[source] kube::Error),
+    /// The CRDs are not usable.
+    #[error(transparent)]
+    Crds(#[from] crd_check::CrdError),
+    /// An HTTP listener could not be bound.
+    #[error("cannot listen for metrics/health: {0}")]
+    Listen(#[source] std::io::Error),
+    /// Leader election failed.
+    #[error("leader election on Lease `{namespace}/{name}`: {source}")]
+    Lease {
+        namespace: String,
+        name: String,
+        #[source]
+        source: LeaseManagerError,
+    },
+    /// Another replica took the lease while this one was leading.
+    #[error("lost the leader Lease; exiting so that this replica restarts as a standby")]
+    LostLease,
+}
+
+/// Sets up logging; call once.
+pub fn init_logging(format: LogFormat, level: &str) -> Result<(), RunError> {
+    let filter = tracing_subscriber::EnvFilter::try_new(level).map_err(|_| RunError::LogLevel(level.to_string()))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let res = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+    // Already initialised (tests): keep the first.
+    drop(res);
+    Ok(())
+}
+
+/// A client that identifies itself as `wardops/<version>` (visible in audit logs).
+pub async fn client() -> Result<Client, RunError> {
+    let mut config = Config::infer().await.map_err(RunError::Config)?;
+    if let Ok(ua) = http::HeaderValue::from_str(&format!("wardops/{}", crate::VERSION)) {
+        config.headers.push((http::header::USER_AGENT, ua));
+    }
+    Client::try_from(config).map_err(RunError::Client)
+}
+
+/// Resolves when SIGTERM or SIGINT arrives.
+async fn termination() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+fn identity() -> String {
+    let host = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_string()))
+        .unwrap_or_else(|| "wardops".to_string());
+    format!("{host}-{}", std::process::id())
+}
+
+/// Runs the controllers until SIGTERM/SIGINT (or a lost lease).
+pub async fn run(settings: RunSettings) -> Result<(), RunError> {
+    let client = client().await?;
+    crd_check::check(&client).await?;
+
+    let metrics = metrics::Metrics::new();
+    let readiness = health::Readiness::new();
+    let (metrics_addr, health_addr, servers) =
+        health::serve(settings.metrics_addr, settings.health_addr, metrics.clone(), readiness.clone())
+            .await
+            .map_err(RunError::Listen)?;
+    info!(%metrics_addr, %health_addr, version = crate::VERSION, "wardops starting");
+    tokio::spawn(async move {
+        if let Err(e) = servers.await {
+            error!(error = %e, "metrics/health server stopped");
+        }
+    });
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut term = Box::pin(termination());
+
+    // Leader election: wait for the lease (standing by) or for a signal.
+    let mut lease = None;
+    if settings.leader_election {
+        let (ns, name) = (settings.lease_namespace(), settings.lease_name.clone());
+        let lease_err = |source| RunError::Lease {
+            namespace: ns.clone(),
+            name: name.clone(),
+            source,
+        };
+        let id = identity();
+        let duration = settings.lease_duration_seconds;
+        let manager = LeaseManagerBuilder::new(client.clone(), &name)
+            .with_namespace(&ns)
+            .with_identity(&id)
+            .with_duration(duration)
+            .with_grace((duration / 3).max(2))
+            .with_field_manager(format!("wardops-lease-{id}"))
+            .build()
+            .await
+            .map_err(lease_err)?;
+        let (mut leading, handle) = manager.watch().await;
+        readiness.set_standing_by(true);
+        info!(lease = %format!("{ns}/{name}"), identity = %id, "standing by for the leader Lease");
+        loop {
+            if *leading.borrow_and_update() {
+                break;
+            }
+            tokio::select! {
+                changed = leading.changed() => {
+                    if changed.is_err() {
+                        return Err(handle.await.ok().and_then(Result::err).map(lease_err).unwrap_or(RunError::LostLease));
+                    }
+                }
+                _ = &mut term => {
+                    info!("signal received while standing by; exiting");
+                    drop(leading);
+                    let _ = tokio::time::timeout(SHUTDOWN_GRACE, handle).await;
+                    return Ok(());
+                }
+            }
+        }
+        info!(lease = %format!("{ns}/{name}"), "leading");
+        metrics.set_leader(true);
+        readiness.set_standing_by(false);
+        lease = Some((leading, handle));
+    } else {
+        metrics.set_leader(true);
+    }
+
+    // Controllers: one per watched namespace, or one for all.
+    let ctx = Context::new(
+        client.clone(),
+        settings.workload.clone(),
+        metrics.clone(),
+        settings.resync(),
+        std::env::var("POD_NAME").ok(),
+    );
+    let namespaces: Vec<Option<String>> = if settings.watch_namespaces.is_empty() {
+        vec![None]
+    } else {
+        settings.watch_namespaces.iter().cloned().map(Some).collect()
+    };
+    let mut stores: Vec<Store<WardService>> = Vec::new();
+    let mut runs = Vec::new();
+    for ns in &namespaces {
+        let mut rx = stop_rx.clone();
+        let shutdown = async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let (store, fut) = controller::ward_service::controller(ctx.clone(), ns.as_deref(), shutdown);
+        stores.push(store);
+        runs.push(fut);
+    }
+    let gauge_stores = stores.clone();
+    metrics.add_ready_source(Box::new(move || {
+        gauge_stores
+            .iter()
+            .flat_map(controller::ward_service::ready_counts)
+            .collect()
+    }));
+    let sync_readiness = readiness.clone();
+    tokio::spawn(async move {
+        for s in stores {
+            let _ = s.wait_until_ready().await;
+        }
+        sync_readiness.set_synced(true);
+        info!("caches synced");
+    });
+    let mut controllers = Box::pin(join_all(runs));
+
+    // Run until a signal, the lease is lost, or the controllers stop.
+    let mut outcome = Ok(());
+    match lease.as_mut() {
+        Some((leading, _)) => {
+            tokio::select! {
+                _ = &mut term => info!("signal received; shutting down"),
+                _ = &mut controllers => warn!("controllers stopped"),
+                _ = async { while leading.changed().await.is_ok() && *leading.borrow() {} } => {
+                    metrics.set_leader(false);
+                    outcome = Err(RunError::LostLease);
+                }
+            }
+        }
+        None => {
+            tokio::select! {
+                _ = &mut term => info!("signal received; shutting down"),
+                _ = &mut controllers => warn!("controllers stopped"),
+            }
+        }
+    }
+
+    // Graceful shutdown: stop the controllers, then release the lease so a
+    // standby takes over at once.
+    let _ = stop_tx.send(true);
+    readiness.set_synced(false);
+    if tokio::time::timeout(SHUTDOWN_GRACE / 2, &mut controllers).await.is_err() {
+        warn!("reconciles still running at shutdown; leaving them");
+    }
+    if let Some((leading, handle)) = lease {
+        drop(leading);
+        match tokio::time::timeout(SHUTDOWN_GRACE / 2, handle).await {
+            Ok(Ok(Ok(_))) => info!("released the leader Lease"),
+            Ok(Ok(Err(e))) => warn!(error = %e, "releasing the leader Lease failed"),
+            _ => warn!("releasing the leader Lease timed out"),
+        }
+        metrics.set_leader(false);
+    }
+    info!("wardops stopped");
+    outcome
+}

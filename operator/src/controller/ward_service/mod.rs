@@ -1,3 +1,425 @@
-//! WardService controller.
+//! WardService controller: dereference → validate → build → apply → status.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service, ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Resource, ResourceExt};
+use tracing::{info, warn};
+
+use crate::api::common::condition::READY;
+use crate::api::data_connector::ConnectorMode;
+use crate::api::ward_service::ConnectorRef;
+use crate::api::{DataConnector, WardService};
+use crate::controller::apply::{self, ApplyError};
+use crate::controller::conditions::{self, DesiredCondition};
+use crate::controller::{Context, labels};
+use crate::runtime::metrics::ReadyLabels;
+use crate::secrets;
 
 pub mod build;
+pub mod error;
+pub mod status;
+pub mod validate;
+
+pub use error::Error;
+use status::reason;
+
+/// Kind label of this controller's metrics.
+pub const KIND: &str = "WardService";
+
+/// Reconciles one WardService, recording metrics.
+pub async fn reconcile(ws: Arc<WardService>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let start = Instant::now();
+    let result = reconcile_inner(&ws, &ctx).await;
+    ctx.metrics
+        .reconciled(KIND, start.elapsed(), result.as_ref().err().map(Error::category));
+    result
+}
+
+/// Requeues a failed reconcile with per-object backoff.
+pub fn error_policy(ws: Arc<WardService>, err: &Error, ctx: Arc<Context>) -> Action {
+    let key = format!("{}/{}", ws.namespace().unwrap_or_default(), ws.name_any());
+    let wait = ctx.next_backoff(&key);
+    warn!(
+        kind = KIND,
+        namespace = %ws.namespace().unwrap_or_default(),
+        name = %ws.name_any(),
+        category = err.category(),
+        error = %err,
+        retry_in_seconds = wait.as_secs(),
+        "reconcile failed"
+    );
+    Action::requeue(wait)
+}
+
+async fn reconcile_inner(ws: &WardService, ctx: &Context) -> Result<Action, Error> {
+    let ns = ws.namespace().ok_or(Error::MissingMetadata("metadata.namespace"))?;
+    let name = ws.name_any();
+    let uid = ws.uid().ok_or(Error::MissingMetadata("metadata.uid"))?;
+    if ws.meta().deletion_timestamp.is_some() {
+        // Owner references let the garbage collector remove the children.
+        return Ok(Action::await_change());
+    }
+    let generation = ws.metadata.generation;
+
+    if ws.spec.paused {
+        let msg = "spec.paused is true: wardops leaves every child object as it is".to_string();
+        update_status(ws, ctx, &status::blocked_conditions(reason::PAUSED, msg), None).await?;
+        return Ok(Action::await_change());
+    }
+
+    // Dereference: the namespace's classification, the referenced Secrets, the connectors.
+    let namespace = Api::<Namespace>::all(ctx.client.clone())
+        .get_metadata(&ns)
+        .await
+        .map_err(|source| Error::NamespaceLookup {
+            namespace: ns.clone(),
+            source,
+        })?;
+    if let Err(mismatch) = validate::classification(&ws.spec, &ns, namespace.labels()) {
+        let conds = status::blocked_conditions(reason::CLASSIFICATION_MISMATCH, mismatch.to_string());
+        update_status(ws, ctx, &conds, None).await?;
+        return Ok(Action::await_change());
+    }
+    let secret_check = secrets::check(&ctx.client, &ns, &validate::secret_uses(ws))
+        .await
+        .map_err(|source| Error::SecretLookup {
+            namespace: ns.clone(),
+            source,
+        })?;
+    if !secret_check.missing.is_empty() {
+        let conds = status::blocked_conditions(reason::SECRET_MISSING, secret_check.message());
+        update_status(ws, ctx, &conds, None).await?;
+        return Ok(Action::await_change());
+    }
+    let connectors = connectors_of(ctx, &ns, &name).await?;
+
+    // Build and apply.
+    let children = build::children(&build::BuildInput {
+        ward: ws,
+        settings: &ctx.settings,
+        secret_versions: &secret_check.versions,
+        connectors: &connectors,
+    })?;
+    let port = ws.spec.port;
+    let deployment = match apply_children(ctx, &ns, &uid, &name, children).await {
+        Ok(d) => d,
+        Err(e) => {
+            if !e.is_transient() {
+                let conds = status::blocked_conditions(reason::APPLY_FAILED, e.api_message());
+                update_status(ws, ctx, &conds, None).await?;
+            }
+            return Err(Error::Apply(e));
+        }
+    };
+
+    // Status from what the cluster reports.
+    let state = status::deployment_state(&deployment);
+    let extras = Extras {
+        ready_replicas: state.ready,
+        endpoint: format!("http://{}.{ns}.svc:{port}", build::service_name(&name)),
+        connectors,
+    };
+    update_status(ws, ctx, &status::running_conditions(&state, generation), Some(extras)).await?;
+    ctx.reset_backoff(&format!("{ns}/{name}"));
+    Ok(Action::requeue(ctx.resync))
+}
+
+/// Applies the children in dependency order and removes the optional ones the
+/// spec no longer asks for. Returns the live Deployment.
+async fn apply_children(
+    ctx: &Context,
+    ns: &str,
+    uid: &str,
+    name: &str,
+    c: build::Children,
+) -> Result<Deployment, ApplyError> {
+    let client = &ctx.client;
+    apply::apply(client, ns, c.service_account).await?;
+    apply::apply(client, ns, c.config_map).await?;
+    match c.pvc {
+        Some(pvc) => {
+            apply::apply(client, ns, pvc).await?;
+        }
+        // Only a PVC with reclaimPolicy Delete is owned; a retained one is kept.
+        None => {
+            apply::delete_owned::<PersistentVolumeClaim>(client, ns, &build::pvc_name(name), uid).await?;
+        }
+    }
+    apply::apply(client, ns, c.service).await?;
+    let (deployment, _) = apply::apply(client, ns, c.deployment).await?;
+    apply::apply(client, ns, c.network_policy).await?;
+    match c.pdb {
+        Some(pdb) => drop(apply::apply(client, ns, pdb).await?),
+        None => drop(apply::delete_owned::<PodDisruptionBudget>(client, ns, &build::pdb_name(name), uid).await?),
+    }
+    match c.hpa {
+        Some(hpa) => drop(apply::apply(client, ns, hpa).await?),
+        None => drop(apply::delete_owned::<HorizontalPodAutoscaler>(client, ns, &build::hpa_name(name), uid).await?),
+    }
+    match c.ingress {
+        Some(ingress) => drop(apply::apply(client, ns, ingress).await?),
+        None => drop(apply::delete_owned::<Ingress>(client, ns, &build::ingress_name(name), uid).await?),
+    }
+    Ok(deployment)
+}
+
+/// The DataConnectors that name this WardService, sorted by name.
+async fn connectors_of(ctx: &Context, ns: &str, name: &str) -> Result<Vec<ConnectorRef>, Error> {
+    let list = Api::<DataConnector>::namespaced(ctx.client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .map_err(|source| Error::ConnectorLookup {
+            namespace: ns.to_string(),
+            source,
+        })?;
+    let mut out: Vec<ConnectorRef> = list
+        .items
+        .iter()
+        .filter(|dc| dc.spec.ward_service_ref.name == name)
+        .map(|dc| {
+            let dc_name = dc.name_any();
+            ConnectorRef {
+                env: labels::connector_env_name(&dc_name),
+                url: (dc.spec.mode == ConnectorMode::Proxy).then(|| labels::connector_url(&dc_name, ns)),
+                name: dc_name,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// Status fields other than conditions, known when the children were applied.
+struct Extras {
+    ready_replicas: i32,
+    endpoint: String,
+    connectors: Vec<ConnectorRef>,
+}
+
+/// Writes the status if it changed, and publishes an Event when Ready's status or reason changed.
+async fn update_status(
+    ws: &WardService,
+    ctx: &Context,
+    desired: &[DesiredCondition],
+    extras: Option<Extras>,
+) -> Result<(), Error> {
+    let old = ws.status.clone().unwrap_or_default();
+    let mut new = old.clone();
+    new.observed_generation = ws.metadata.generation;
+    new.conditions = conditions::merge(&old.conditions, desired, ws.metadata.generation, Timestamp::now());
+    if let Some(x) = extras {
+        new.ready_replicas = Some(x.ready_replicas);
+        new.endpoint = Some(x.endpoint);
+        new.connectors = x.connectors;
+    }
+    if new == old {
+        return Ok(());
+    }
+    let body = serde_json::json!({
+        "apiVersion": WardService::api_version(&()),
+        "kind": WardService::kind(&()),
+        "status": new,
+    });
+    let api: Api<WardService> = Api::namespaced(ctx.client.clone(), &ws.namespace().unwrap_or_default());
+    api.patch_status(
+        &ws.name_any(),
+        &PatchParams::apply(labels::FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map_err(Error::Status)?;
+
+    let before = conditions::state_of(&old.conditions, READY);
+    let after = conditions::state_of(&new.conditions, READY);
+    if before != after
+        && let Some(ready) = new.conditions.iter().find(|c| c.type_ == READY)
+    {
+        info!(
+            kind = KIND,
+            namespace = %ws.namespace().unwrap_or_default(),
+            name = %ws.name_any(),
+            ready = %ready.status,
+            reason = %ready.reason,
+            "Ready changed"
+        );
+        publish(ctx, ws, ready.status == "True", &ready.reason, &ready.message).await;
+    }
+    Ok(())
+}
+
+/// Publishes an Event on the WardService; failures are logged, never fatal.
+async fn publish(ctx: &Context, ws: &WardService, ok: bool, reason: &str, message: &str) {
+    let normal = ok || reason == status::reason::PAUSED || reason == status::reason::ROLLING_OUT;
+    let event = Event {
+        type_: if normal { EventType::Normal } else { EventType::Warning },
+        reason: reason.to_string(),
+        note: Some(message.chars().take(1000).collect()),
+        action: "Reconcile".to_string(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &ws.object_ref(&())).await {
+        warn!(kind = KIND, name = %ws.name_any(), error = %e, "cannot publish Event");
+    }
+}
+
+/// Label selector of the children wardops makes for WardServices.
+fn child_selector() -> String {
+    format!(
+        "app.kubernetes.io/name={},app.kubernetes.io/managed-by={}",
+        labels::COMPONENT_WARD_SERVICE,
+        labels::MANAGED_BY
+    )
+}
+
+/// WardServices in `store` that refer to Secret `secret` in `ns`.
+fn referrers_of_secret(store: &Store<WardService>, ns: &str, secret: &str) -> Vec<ObjectRef<WardService>> {
+    store
+        .state()
+        .iter()
+        .filter(|ws| ws.namespace().as_deref() == Some(ns))
+        .filter(|ws| validate::secret_uses(ws).iter().any(|u| u.secret == secret))
+        .map(|ws| ObjectRef::from_obj(ws.as_ref()))
+        .collect()
+}
+
+/// Ready counts of the WardServices in `store`, for the resources gauge.
+pub fn ready_counts(store: &Store<WardService>) -> Vec<(ReadyLabels, i64)> {
+    let mut counts: BTreeMap<&'static str, i64> = BTreeMap::new();
+    for ws in store.state() {
+        let ready = ws
+            .status
+            .as_ref()
+            .and_then(|s| conditions::state_of(&s.conditions, READY))
+            .map(|(s, _)| if s == "True" { "true" } else { "false" })
+            .unwrap_or("unknown");
+        *counts.entry(ready).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .map(|(ready, n)| (ReadyLabels { kind: KIND, ready }, n))
+        .collect()
+}
+
+fn api_for<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// The WardService controller for one namespace (or all). Runs until
+/// `shutdown` completes, then finishes the reconciles in flight.
+pub fn controller(
+    ctx: Arc<Context>,
+    namespace: Option<&str>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> (Store<WardService>, impl std::future::Future<Output = ()>) {
+    let client = ctx.client.clone();
+    let children = watcher::Config::default().labels(&child_selector());
+    let controller = Controller::new(api_for::<WardService>(&client, namespace), watcher::Config::default().any_semantic());
+    let store = controller.store();
+
+    let secret_store = store.clone();
+    let secrets = watcher(api_for::<PartialObjectMeta<Secret>>(&client, namespace), watcher::Config::default())
+        .default_backoff()
+        .touched_objects();
+    let ns_store = store.clone();
+    let ns_config = match namespace {
+        Some(ns) => watcher::Config::default().fields(&format!("metadata.name={ns}")),
+        None => watcher::Config::default(),
+    };
+    let namespaces = watcher(Api::<PartialObjectMeta<Namespace>>::all(client.clone()), ns_config)
+        .default_backoff()
+        .touched_objects();
+
+    let fut = controller
+        .owns(api_for::<ServiceAccount>(&client, namespace), children.clone())
+        .owns(api_for::<ConfigMap>(&client, namespace), children.clone())
+        .owns(api_for::<Deployment>(&client, namespace), children.clone())
+        .owns(api_for::<Service>(&client, namespace), children.clone())
+        .owns(api_for::<NetworkPolicy>(&client, namespace), children.clone())
+        .owns(api_for::<PodDisruptionBudget>(&client, namespace), children.clone())
+        .owns(api_for::<HorizontalPodAutoscaler>(&client, namespace), children.clone())
+        .owns(api_for::<Ingress>(&client, namespace), children.clone())
+        // A retained PVC has no owner reference: map it by its label.
+        .watches(api_for::<PersistentVolumeClaim>(&client, namespace), children, |pvc| {
+            let ns = pvc.namespace();
+            pvc.labels()
+                .get(labels::WARD_SERVICE_LABEL)
+                .zip(ns)
+                .map(|(ws, ns)| ObjectRef::new(ws).within(&ns))
+        })
+        // Secrets by metadata only: no secret value is ever cached.
+        .watches_stream(secrets, move |s: PartialObjectMeta<Secret>| {
+            referrers_of_secret(&secret_store, &s.namespace().unwrap_or_default(), &s.name_any())
+        })
+        .watches_stream(namespaces, move |n: PartialObjectMeta<Namespace>| {
+            let name = n.name_any();
+            ns_store
+                .state()
+                .iter()
+                .filter(|ws| ws.namespace().as_deref() == Some(name.as_str()))
+                .map(|ws| ObjectRef::from_obj(ws.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .watches(api_for::<DataConnector>(&client, namespace), watcher::Config::default(), |dc| {
+            dc.namespace()
+                .map(|ns| ObjectRef::new(&dc.spec.ward_service_ref.name).within(&ns))
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| futures::future::ready(()));
+    (store, fut)
+}
+
+/// How long `wardops run` waits between resyncs of an unchanged WardService.
+pub const DEFAULT_RESYNC: Duration = Duration::from_secs(3600);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::WardServiceStatus;
+
+    #[test]
+    fn child_selector_matches_built_labels() {
+        let l = labels::common_labels(labels::COMPONENT_WARD_SERVICE, "a", "a", "11311", "internal");
+        for pair in child_selector().split(',') {
+            let (k, v) = pair.split_once('=').unwrap();
+            assert_eq!(l.get(k).map(String::as_str), Some(v), "{k}");
+        }
+    }
+
+    #[test]
+    fn status_type_round_trips() {
+        let s = WardServiceStatus {
+            observed_generation: Some(2),
+            ready_replicas: Some(1),
+            endpoint: Some("http://a.b.svc:8080".into()),
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["observedGeneration"], 2);
+        assert_eq!(serde_json::from_value::<WardServiceStatus>(v).unwrap(), s);
+    }
+}

@@ -1,0 +1,218 @@
+//! Server-side apply that costs nothing when nothing changed.
+//!
+//! Every applied object carries an annotation with a digest of what wardops
+//! applied. A child is re-applied only when that digest differs (the spec
+//! changed, so fields wardops no longer sets are released) or when the live
+//! object no longer holds what wardops applied (edited by hand). An unchanged
+//! cluster therefore sees reads at most, never writes.
+
+use std::fmt::Debug;
+
+use k8s_openapi::NamespaceResourceScope;
+use kube::api::{DeleteParams, Patch, PatchParams, PropagationPolicy};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::labels::FIELD_MANAGER;
+
+/// Annotation holding the digest of the last applied configuration.
+pub const APPLIED_DIGEST_ANNOTATION: &str = "wardops.io/applied-digest";
+
+/// What `apply` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The live object already held the desired state; no request was written.
+    Unchanged,
+    /// The object was created or updated.
+    Applied,
+}
+
+/// 64-bit FNV-1a, hex: a stable digest for change detection (not for secrets;
+/// nothing hashed here is secret).
+pub fn digest(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// True when every field set in `desired` has the same value in `live`.
+/// Empty maps and lists in `desired` match missing ones in `live`.
+pub fn is_subset(desired: &Value, live: &Value) -> bool {
+    match (desired, live) {
+        (Value::Null, _) => true,
+        (Value::Object(d), Value::Object(l)) => d.iter().all(|(k, dv)| match l.get(k) {
+            Some(lv) => is_subset(dv, lv),
+            None => is_empty(dv),
+        }),
+        (Value::Object(d), Value::Null) => d.values().all(is_empty),
+        (Value::Array(d), Value::Array(l)) => d.len() == l.len() && d.iter().zip(l).all(|(a, b)| is_subset(a, b)),
+        (Value::Array(d), Value::Null) => d.is_empty(),
+        (d, l) => d == l,
+    }
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(m) => m.values().all(is_empty),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+/// Stamps `obj` with the digest of its own content.
+fn stamp<K: Resource + Serialize>(obj: &mut K) -> Result<String, serde_json::Error> {
+    obj.annotations_mut().remove(APPLIED_DIGEST_ANNOTATION);
+    let d = digest(&serde_json::to_vec(obj)?);
+    obj.annotations_mut().insert(APPLIED_DIGEST_ANNOTATION.to_string(), d.clone());
+    Ok(d)
+}
+
+/// Error of one apply or delete, naming the object.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The API server refused the request.
+    #[error("{kind} {name}: {source}")]
+    Api {
+        kind: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    /// The object could not be serialised (a bug).
+    #[error("{kind} {name}: cannot serialise: {source}")]
+    Serialise {
+        kind: String,
+        name: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl ApplyError {
+    /// The API server's message, without the client's wrapping.
+    pub fn api_message(&self) -> String {
+        match self {
+            ApplyError::Api {
+                kind,
+                name,
+                source: kube::Error::Api(status),
+            } => format!("{kind} {name}: {}", status.message),
+            other => other.to_string(),
+        }
+    }
+
+    /// True when retrying might help (not a refusal of the object itself).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ApplyError::Api {
+                source: kube::Error::Api(s),
+                ..
+            } => s.code == 409 || s.code == 429 || s.code >= 500,
+            ApplyError::Api { .. } => true,
+            ApplyError::Serialise { .. } => false,
+        }
+    }
+}
+
+/// Applies `obj` in `namespace` with the `wardops` field manager, unless the live
+/// object already holds it. Returns the live object.
+pub async fn apply<K>(client: &Client, namespace: &str, mut obj: K) -> Result<(K, Outcome), ApplyError>
+where
+    K: Resource<Scope = NamespaceResourceScope> + Clone + Serialize + DeserializeOwned + Debug,
+    K::DynamicType: Default,
+{
+    let kind = K::kind(&K::DynamicType::default()).into_owned();
+    let name = obj.name_any();
+    let ser = |source| ApplyError::Serialise {
+        kind: kind.clone(),
+        name: name.clone(),
+        source,
+    };
+    let api_err = |source| ApplyError::Api {
+        kind: kind.clone(),
+        name: name.clone(),
+        source,
+    };
+    let want_digest = stamp(&mut obj).map_err(ser)?;
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    if let Some(live) = api.get_opt(&name).await.map_err(api_err)? {
+        let same_digest = live.annotations().get(APPLIED_DIGEST_ANNOTATION) == Some(&want_digest);
+        let desired = serde_json::to_value(&obj).map_err(ser)?;
+        let live_value = serde_json::to_value(&live).map_err(ser)?;
+        if same_digest && is_subset(&desired, &live_value) {
+            return Ok((live, Outcome::Unchanged));
+        }
+    }
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let live = api.patch(&name, &params, &Patch::Apply(&obj)).await.map_err(api_err)?;
+    Ok((live, Outcome::Applied))
+}
+
+/// Deletes the child `name` if it exists and is controlled by `owner_uid`.
+/// Returns whether a delete was sent.
+pub async fn delete_owned<K>(client: &Client, namespace: &str, name: &str, owner_uid: &str) -> Result<bool, ApplyError>
+where
+    K: Resource<Scope = NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
+    K::DynamicType: Default,
+{
+    let kind = K::kind(&K::DynamicType::default()).into_owned();
+    let api_err = |source| ApplyError::Api {
+        kind: kind.clone(),
+        name: name.to_string(),
+        source,
+    };
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let Some(live) = api.get_opt(name).await.map_err(api_err)? else {
+        return Ok(false);
+    };
+    let owned = live
+        .owner_references()
+        .iter()
+        .any(|o| o.controller == Some(true) && o.uid == owner_uid);
+    if !owned {
+        return Ok(false);
+    }
+    let dp = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        ..DeleteParams::default()
+    };
+    match api.delete(name, &dp).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+        Err(e) => Err(api_err(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn subset_ignores_server_added_fields() {
+        let desired = json!({"spec": {"replicas": 2, "template": {"labels": {}}}});
+        let live = json!({"spec": {"replicas": 2, "paused": false, "template": {}}, "status": {}});
+        assert!(is_subset(&desired, &live));
+    }
+
+    #[test]
+    fn subset_detects_changed_and_missing_values() {
+        let desired = json!({"data": {"A": "1", "B": "2"}});
+        assert!(!is_subset(&desired, &json!({"data": {"A": "1"}})));
+        assert!(!is_subset(&desired, &json!({"data": {"A": "1", "B": "3"}})));
+        assert!(!is_subset(&json!({"l": [1, 2]}), &json!({"l": [1]})));
+    }
+
+    #[test]
+    fn digest_is_stable_and_sensitive() {
+        assert_eq!(digest(b"abc"), digest(b"abc"));
+        assert_ne!(digest(b"abc"), digest(b"abd"));
+        assert_eq!(digest(b"").len(), 16);
+    }
+}

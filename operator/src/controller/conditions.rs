@@ -1,0 +1,111 @@
+//! metav1.Condition bookkeeping: `lastTransitionTime` moves only when a
+//! condition's status changes; every condition carries `observedGeneration`.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+
+/// A condition as the reconcile decides it, before bookkeeping.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DesiredCondition {
+    /// `Ready`, `Progressing`, `Degraded`.
+    pub type_: &'static str,
+    /// True or False.
+    pub status: bool,
+    /// Stable CamelCase reason.
+    pub reason: &'static str,
+    /// Human-readable message; never holds a secret value.
+    pub message: String,
+}
+
+impl DesiredCondition {
+    /// A condition of `type_` with `status`, `reason` and `message`.
+    pub fn new(type_: &'static str, status: bool, reason: &'static str, message: impl Into<String>) -> Self {
+        DesiredCondition {
+            type_,
+            status,
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+fn status_str(status: bool) -> &'static str {
+    if status { "True" } else { "False" }
+}
+
+/// Merges desired conditions into the existing ones: keeps `lastTransitionTime`
+/// of a condition whose status did not change, sets it to `now` otherwise.
+/// Conditions not in `desired` are dropped, so the set is always what the
+/// reconcile decided.
+pub fn merge(existing: &[Condition], desired: &[DesiredCondition], generation: Option<i64>, now: Timestamp) -> Vec<Condition> {
+    desired
+        .iter()
+        .map(|d| {
+            let status = status_str(d.status);
+            let last_transition_time = existing
+                .iter()
+                .find(|c| c.type_ == d.type_ && c.status == status)
+                .map(|c| c.last_transition_time.clone())
+                .unwrap_or(Time(now));
+            Condition {
+                type_: d.type_.to_string(),
+                status: status.to_string(),
+                reason: d.reason.to_string(),
+                message: d.message.clone(),
+                observed_generation: generation,
+                last_transition_time,
+            }
+        })
+        .collect()
+}
+
+/// `(status, reason)` of a condition type, for transition checks.
+pub fn state_of<'a>(conditions: &'a [Condition], type_: &str) -> Option<(&'a str, &'a str)> {
+    conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.as_str(), c.reason.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(secs: i64) -> Timestamp {
+        Timestamp::from_second(secs).unwrap()
+    }
+
+    #[test]
+    fn transition_time_moves_only_when_status_changes() {
+        let first = merge(&[], &[DesiredCondition::new("Ready", false, "Progressing", "rolling out")], Some(1), ts(100));
+        assert_eq!(first[0].last_transition_time, Time(ts(100)));
+
+        // Same status, new reason and message: time stays.
+        let second = merge(&first, &[DesiredCondition::new("Ready", false, "SecretMissing", "x")], Some(2), ts(200));
+        assert_eq!(second[0].last_transition_time, Time(ts(100)));
+        assert_eq!(second[0].reason, "SecretMissing");
+        assert_eq!(second[0].observed_generation, Some(2));
+
+        // Status flips: time moves.
+        let third = merge(&second, &[DesiredCondition::new("Ready", true, "Available", "ok")], Some(2), ts(300));
+        assert_eq!(third[0].last_transition_time, Time(ts(300)));
+        assert_eq!(third[0].status, "True");
+    }
+
+    #[test]
+    fn conditions_not_desired_are_dropped() {
+        let first = merge(
+            &[],
+            &[
+                DesiredCondition::new("Ready", true, "Available", ""),
+                DesiredCondition::new("Degraded", true, "X", ""),
+            ],
+            Some(1),
+            ts(1),
+        );
+        let second = merge(&first, &[DesiredCondition::new("Ready", true, "Available", "")], Some(1), ts(2));
+        assert_eq!(second.len(), 1);
+        assert_eq!(state_of(&second, "Ready"), Some(("True", "Available")));
+        assert_eq!(state_of(&second, "Degraded"), None);
+    }
+}

@@ -1,0 +1,161 @@
+//! Secret references: check that each referenced Secret and key exists, and
+//! collect `resourceVersion` stamps for rollouts. Secret values are read only
+//! to test a key's presence, inside this module, and are never returned,
+//! logged or copied anywhere.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::{Api, Client, ResourceExt};
+
+/// One place in a spec that refers to a Secret (and maybe a key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretUse {
+    /// The spec field that holds the reference, e.g. `spec.secretEnv[0].secretKeyRef`.
+    pub field: String,
+    /// Name of the Secret.
+    pub secret: String,
+    /// Key that must exist in it, if any.
+    pub key: Option<String>,
+}
+
+/// A reference that does not resolve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MissingSecret {
+    /// The reference.
+    pub reference: SecretUse,
+    /// Namespace it was looked up in.
+    pub namespace: String,
+    /// True when the Secret exists but lacks the key.
+    pub secret_exists: bool,
+}
+
+impl fmt::Display for MissingSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = &self.reference;
+        match (&r.key, self.secret_exists) {
+            (Some(key), true) => write!(
+                f,
+                "Secret `{}` in namespace `{}` has no key `{key}` (referenced by {})",
+                r.secret, self.namespace, r.field
+            ),
+            _ => write!(
+                f,
+                "Secret `{}` not found in namespace `{}` (referenced by {})",
+                r.secret, self.namespace, r.field
+            ),
+        }
+    }
+}
+
+/// Outcome of checking a set of references.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretCheck {
+    /// `resourceVersion` of every Secret that exists, by name.
+    pub versions: BTreeMap<String, String>,
+    /// References that do not resolve, in spec order.
+    pub missing: Vec<MissingSecret>,
+}
+
+impl SecretCheck {
+    /// All missing references in one message, e.g. for a condition.
+    pub fn message(&self) -> String {
+        self.missing.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    }
+}
+
+/// Checks `uses` in `namespace`, fetching each distinct Secret once.
+pub async fn check(client: &Client, namespace: &str, uses: &[SecretUse]) -> Result<SecretCheck, kube::Error> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    // Secret name -> (resourceVersion, key names). Only key names leave the fetched object.
+    let mut seen: BTreeMap<String, Option<(String, Vec<String>)>> = BTreeMap::new();
+    for u in uses {
+        if seen.contains_key(&u.secret) {
+            continue;
+        }
+        let found = api.get_opt(&u.secret).await?.map(|s| {
+            let keys = s.data.as_ref().map(|d| d.keys().cloned().collect()).unwrap_or_default();
+            (s.resource_version().unwrap_or_default(), keys)
+        });
+        seen.insert(u.secret.clone(), found);
+    }
+    Ok(evaluate(namespace, uses, &seen))
+}
+
+/// Pure part of `check`: which references resolve against the fetched key names.
+pub fn evaluate(
+    namespace: &str,
+    uses: &[SecretUse],
+    seen: &BTreeMap<String, Option<(String, Vec<String>)>>,
+) -> SecretCheck {
+    let mut versions = BTreeMap::new();
+    let mut missing = Vec::new();
+    for u in uses {
+        match seen.get(&u.secret).and_then(Option::as_ref) {
+            Some((version, keys)) => {
+                versions.insert(u.secret.clone(), version.clone());
+                if let Some(key) = &u.key
+                    && !keys.contains(key)
+                {
+                    missing.push(MissingSecret {
+                        reference: u.clone(),
+                        namespace: namespace.to_string(),
+                        secret_exists: true,
+                    });
+                }
+            }
+            None => missing.push(MissingSecret {
+                reference: u.clone(),
+                namespace: namespace.to_string(),
+                secret_exists: false,
+            }),
+        }
+    }
+    SecretCheck { versions, missing }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn use_(field: &str, secret: &str, key: Option<&str>) -> SecretUse {
+        SecretUse {
+            field: field.into(),
+            secret: secret.into(),
+            key: key.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn missing_secret_and_missing_key_are_named() {
+        let uses = [
+            use_("spec.secretEnv[0].secretKeyRef", "db", Some("password")),
+            use_("spec.secretEnv[1].secretKeyRef", "api", Some("token")),
+        ];
+        let seen = BTreeMap::from([
+            ("db".to_string(), Some(("41".to_string(), vec!["user".to_string()]))),
+            ("api".to_string(), None),
+        ]);
+        let check = evaluate("phuong-1", &uses, &seen);
+        assert_eq!(check.versions.get("db").map(String::as_str), Some("41"));
+        assert_eq!(check.missing.len(), 2);
+        assert_eq!(
+            check.missing[0].to_string(),
+            "Secret `db` in namespace `phuong-1` has no key `password` (referenced by spec.secretEnv[0].secretKeyRef)"
+        );
+        assert_eq!(
+            check.missing[1].to_string(),
+            "Secret `api` not found in namespace `phuong-1` (referenced by spec.secretEnv[1].secretKeyRef)"
+        );
+    }
+
+    #[test]
+    fn all_present_gives_versions_only() {
+        let uses = [use_("spec.secretEnv[0].secretKeyRef", "db", Some("password"))];
+        let seen = BTreeMap::from([("db".to_string(), Some(("7".to_string(), vec!["password".to_string()])))]);
+        let check = evaluate("ns", &uses, &seen);
+        assert!(check.missing.is_empty());
+        assert_eq!(check.versions.len(), 1);
+    }
+}
