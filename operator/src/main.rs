@@ -22,12 +22,50 @@ enum Command {
     /// Runs the controllers against the cluster from KUBECONFIG or the pod's
     /// service account, until SIGTERM or SIGINT.
     Run(Box<wardops::runtime::settings::RunSettings>),
+    /// Prints, with no cluster, the exact child objects the operator would apply
+    /// for the WardServices in a manifest (for review in CI).
+    Render {
+        /// Manifest file with one or more WardServices; `-` for standard input.
+        #[arg(short = 'f', long = "filename", value_name = "FILE")]
+        file: std::path::PathBuf,
+        /// Namespace to render into; the manifest's, else `default`.
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
+        /// The same settings `wardops run` takes for the objects it builds.
+        #[command(flatten)]
+        settings: wardops::runtime::settings::WorkloadSettings,
+    },
     /// Prints the version.
     Version,
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", describe(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line, skipping causes that the message
+/// before them already quotes (our error types include their source).
+fn describe(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(settings) => {
             wardops::runtime::init_logging(settings.log_format, &settings.log_level)?;
@@ -47,8 +85,23 @@ fn main() -> anyhow::Result<()> {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             for (file, yaml) in wardops::api::crd_files().context("serialising the CRDs")? {
                 let path = dir.join(file);
-                std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
+                std::fs::write(&path, yaml)
+                    .with_context(|| format!("writing {}", path.display()))?;
             }
+        }
+        Command::Render {
+            file,
+            namespace,
+            settings,
+        } => {
+            let yaml = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+            } else {
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?
+            };
+            let out = wardops::render::render(&yaml, &settings, namespace.as_deref())?;
+            std::io::stdout().write_all(out.as_bytes())?;
         }
         Command::Version => println!("wardops {}", wardops::VERSION),
     }
