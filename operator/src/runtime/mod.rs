@@ -26,7 +26,9 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// The log filter is invalid.
-    #[error("--log-level `{0}` is not a valid level or filter (e.g. `info`, `wardops=debug,kube=info`)")]
+    #[error(
+        "--log-level `{0}` is not a valid level or filter (e.g. `info`, `wardops=debug,kube=info`)"
+    )]
     LogLevel(String),
     /// No kubeconfig or in-cluster configuration.
     #[error("cannot configure the Kubernetes client (set KUBECONFIG or run in a pod): {0}")]
@@ -55,8 +57,11 @@ pub enum RunError {
 
 /// Sets up logging; call once.
 pub fn init_logging(format: LogFormat, level: &str) -> Result<(), RunError> {
-    let filter = tracing_subscriber::EnvFilter::try_new(level).map_err(|_| RunError::LogLevel(level.to_string()))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .map_err(|_| RunError::LogLevel(level.to_string()))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let res = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
@@ -103,7 +108,11 @@ fn identity() -> String {
         .or_else(|_| std::env::var("HOSTNAME"))
         .ok()
         .filter(|s| !s.is_empty())
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_string()))
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_string())
+        })
         .unwrap_or_else(|| "wardops".to_string());
     format!("{host}-{}", std::process::id())
 }
@@ -115,10 +124,14 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
 
     let metrics = metrics::Metrics::new();
     let readiness = health::Readiness::new();
-    let (metrics_addr, health_addr, servers) =
-        health::serve(settings.metrics_addr, settings.health_addr, metrics.clone(), readiness.clone())
-            .await
-            .map_err(RunError::Listen)?;
+    let (metrics_addr, health_addr, servers) = health::serve(
+        settings.metrics_addr,
+        settings.health_addr,
+        metrics.clone(),
+        readiness.clone(),
+    )
+    .await
+    .map_err(RunError::Listen)?;
     info!(%metrics_addr, %health_addr, version = crate::VERSION, "wardops starting");
     tokio::spawn(async move {
         if let Err(e) = servers.await {
@@ -189,7 +202,12 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
     let namespaces: Vec<Option<String>> = if settings.watch_namespaces.is_empty() {
         vec![None]
     } else {
-        settings.watch_namespaces.iter().cloned().map(Some).collect()
+        settings
+            .watch_namespaces
+            .iter()
+            .cloned()
+            .map(Some)
+            .collect()
     };
     let mut stores: Vec<Store<WardService>> = Vec::new();
     let mut runs = Vec::new();
@@ -198,7 +216,8 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
         let shutdown = async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        let (store, fut) = controller::ward_service::controller(ctx.clone(), ns.as_deref(), shutdown);
+        let (store, fut) =
+            controller::ward_service::controller(ctx.clone(), ns.as_deref(), shutdown);
         stores.push(store);
         runs.push(fut);
     }
@@ -211,8 +230,13 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
     }));
     let sync_readiness = readiness.clone();
     tokio::spawn(async move {
+        // The store's readiness future remembers only its latest waiter (the
+        // controller's), so poll it again from time to time instead of waiting once.
         for s in stores {
-            let _ = s.wait_until_ready().await;
+            while tokio::time::timeout(Duration::from_millis(500), s.wait_until_ready())
+                .await
+                .is_err()
+            {}
         }
         sync_readiness.set_synced(true);
         info!("caches synced");
@@ -244,7 +268,10 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
     // standby takes over at once.
     let _ = stop_tx.send(true);
     readiness.set_synced(false);
-    if tokio::time::timeout(SHUTDOWN_GRACE / 2, &mut controllers).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_GRACE / 2, &mut controllers)
+        .await
+        .is_err()
+    {
         warn!("reconciles still running at shutdown; leaving them");
     }
     if let Some((leading, handle)) = lease {

@@ -47,8 +47,11 @@ pub const KIND: &str = "WardService";
 pub async fn reconcile(ws: Arc<WardService>, ctx: Arc<Context>) -> Result<Action, Error> {
     let start = Instant::now();
     let result = reconcile_inner(&ws, &ctx).await;
-    ctx.metrics
-        .reconciled(KIND, start.elapsed(), result.as_ref().err().map(Error::category));
+    ctx.metrics.reconciled(
+        KIND,
+        start.elapsed(),
+        result.as_ref().err().map(Error::category),
+    );
     result
 }
 
@@ -69,7 +72,9 @@ pub fn error_policy(ws: Arc<WardService>, err: &Error, ctx: Arc<Context>) -> Act
 }
 
 async fn reconcile_inner(ws: &WardService, ctx: &Context) -> Result<Action, Error> {
-    let ns = ws.namespace().ok_or(Error::MissingMetadata("metadata.namespace"))?;
+    let ns = ws
+        .namespace()
+        .ok_or(Error::MissingMetadata("metadata.namespace"))?;
     let name = ws.name_any();
     let uid = ws.uid().ok_or(Error::MissingMetadata("metadata.uid"))?;
     if ws.meta().deletion_timestamp.is_some() {
@@ -80,7 +85,13 @@ async fn reconcile_inner(ws: &WardService, ctx: &Context) -> Result<Action, Erro
 
     if ws.spec.paused {
         let msg = "spec.paused is true: wardops leaves every child object as it is".to_string();
-        update_status(ws, ctx, &status::blocked_conditions(reason::PAUSED, msg), None).await?;
+        update_status(
+            ws,
+            ctx,
+            &status::blocked_conditions(reason::PAUSED, msg),
+            None,
+        )
+        .await?;
         return Ok(Action::await_change());
     }
 
@@ -93,7 +104,8 @@ async fn reconcile_inner(ws: &WardService, ctx: &Context) -> Result<Action, Erro
             source,
         })?;
     if let Err(mismatch) = validate::classification(&ws.spec, &ns, namespace.labels()) {
-        let conds = status::blocked_conditions(reason::CLASSIFICATION_MISMATCH, mismatch.to_string());
+        let conds =
+            status::blocked_conditions(reason::CLASSIFICATION_MISMATCH, mismatch.to_string());
         update_status(ws, ctx, &conds, None).await?;
         return Ok(Action::await_change());
     }
@@ -136,7 +148,13 @@ async fn reconcile_inner(ws: &WardService, ctx: &Context) -> Result<Action, Erro
         endpoint: format!("http://{}.{ns}.svc:{port}", build::service_name(&name)),
         connectors,
     };
-    update_status(ws, ctx, &status::running_conditions(&state, generation), Some(extras)).await?;
+    update_status(
+        ws,
+        ctx,
+        &status::running_conditions(&state, generation),
+        Some(extras),
+    )
+    .await?;
     ctx.reset_backoff(&format!("{ns}/{name}"));
     Ok(Action::requeue(ctx.resync))
 }
@@ -153,31 +171,39 @@ async fn apply_children(
     let client = &ctx.client;
     apply::apply(client, ns, c.service_account).await?;
     apply::apply(client, ns, c.config_map).await?;
-    match c.pvc {
-        Some(pvc) => {
-            apply::apply(client, ns, pvc).await?;
-        }
-        // Only a PVC with reclaimPolicy Delete is owned; a retained one is kept.
-        None => {
-            apply::delete_owned::<PersistentVolumeClaim>(client, ns, &build::pvc_name(name), uid).await?;
-        }
-    }
+    // Only a PVC with reclaimPolicy Delete is owned, so a retained one is never deleted here.
+    apply_optional(client, ns, uid, &build::pvc_name(name), c.pvc).await?;
     apply::apply(client, ns, c.service).await?;
     let (deployment, _) = apply::apply(client, ns, c.deployment).await?;
     apply::apply(client, ns, c.network_policy).await?;
-    match c.pdb {
-        Some(pdb) => drop(apply::apply(client, ns, pdb).await?),
-        None => drop(apply::delete_owned::<PodDisruptionBudget>(client, ns, &build::pdb_name(name), uid).await?),
-    }
-    match c.hpa {
-        Some(hpa) => drop(apply::apply(client, ns, hpa).await?),
-        None => drop(apply::delete_owned::<HorizontalPodAutoscaler>(client, ns, &build::hpa_name(name), uid).await?),
-    }
-    match c.ingress {
-        Some(ingress) => drop(apply::apply(client, ns, ingress).await?),
-        None => drop(apply::delete_owned::<Ingress>(client, ns, &build::ingress_name(name), uid).await?),
-    }
+    apply_optional(client, ns, uid, &build::pdb_name(name), c.pdb).await?;
+    apply_optional(client, ns, uid, &build::hpa_name(name), c.hpa).await?;
+    apply_optional(client, ns, uid, &build::ingress_name(name), c.ingress).await?;
     Ok(deployment)
+}
+
+/// Applies `obj`, or deletes the child `name` (if this WardService controls it) when `obj` is `None`.
+async fn apply_optional<K>(
+    client: &kube::Client,
+    ns: &str,
+    uid: &str,
+    name: &str,
+    obj: Option<K>,
+) -> Result<(), ApplyError>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    match obj {
+        Some(obj) => apply::apply(client, ns, obj).await.map(|_| ()),
+        None => apply::delete_owned::<K>(client, ns, name, uid)
+            .await
+            .map(|_| ()),
+    }
 }
 
 /// The DataConnectors that name this WardService, sorted by name.
@@ -197,7 +223,8 @@ async fn connectors_of(ctx: &Context, ns: &str, name: &str) -> Result<Vec<Connec
             let dc_name = dc.name_any();
             ConnectorRef {
                 env: labels::connector_env_name(&dc_name),
-                url: (dc.spec.mode == ConnectorMode::Proxy).then(|| labels::connector_url(&dc_name, ns)),
+                url: (dc.spec.mode == ConnectorMode::Proxy)
+                    .then(|| labels::connector_url(&dc_name, ns)),
                 name: dc_name,
             }
         })
@@ -223,7 +250,12 @@ async fn update_status(
     let old = ws.status.clone().unwrap_or_default();
     let mut new = old.clone();
     new.observed_generation = ws.metadata.generation;
-    new.conditions = conditions::merge(&old.conditions, desired, ws.metadata.generation, Timestamp::now());
+    new.conditions = conditions::merge(
+        &old.conditions,
+        desired,
+        ws.metadata.generation,
+        Timestamp::now(),
+    );
     if let Some(x) = extras {
         new.ready_replicas = Some(x.ready_replicas);
         new.endpoint = Some(x.endpoint);
@@ -237,7 +269,8 @@ async fn update_status(
         "kind": WardService::kind(&()),
         "status": new,
     });
-    let api: Api<WardService> = Api::namespaced(ctx.client.clone(), &ws.namespace().unwrap_or_default());
+    let api: Api<WardService> =
+        Api::namespaced(ctx.client.clone(), &ws.namespace().unwrap_or_default());
     api.patch_status(
         &ws.name_any(),
         &PatchParams::apply(labels::FIELD_MANAGER).force(),
@@ -259,7 +292,14 @@ async fn update_status(
             reason = %ready.reason,
             "Ready changed"
         );
-        publish(ctx, ws, ready.status == "True", &ready.reason, &ready.message).await;
+        publish(
+            ctx,
+            ws,
+            ready.status == "True",
+            &ready.reason,
+            &ready.message,
+        )
+        .await;
     }
     Ok(())
 }
@@ -268,7 +308,11 @@ async fn update_status(
 async fn publish(ctx: &Context, ws: &WardService, ok: bool, reason: &str, message: &str) {
     let normal = ok || reason == status::reason::PAUSED || reason == status::reason::ROLLING_OUT;
     let event = Event {
-        type_: if normal { EventType::Normal } else { EventType::Warning },
+        type_: if normal {
+            EventType::Normal
+        } else {
+            EventType::Warning
+        },
         reason: reason.to_string(),
         note: Some(message.chars().take(1000).collect()),
         action: "Reconcile".to_string(),
@@ -289,7 +333,11 @@ fn child_selector() -> String {
 }
 
 /// WardServices in `store` that refer to Secret `secret` in `ns`.
-fn referrers_of_secret(store: &Store<WardService>, ns: &str, secret: &str) -> Vec<ObjectRef<WardService>> {
+fn referrers_of_secret(
+    store: &Store<WardService>,
+    ns: &str,
+    secret: &str,
+) -> Vec<ObjectRef<WardService>> {
     store
         .state()
         .iter()
@@ -337,42 +385,71 @@ pub fn controller(
 ) -> (Store<WardService>, impl std::future::Future<Output = ()>) {
     let client = ctx.client.clone();
     let children = watcher::Config::default().labels(&child_selector());
-    let controller = Controller::new(api_for::<WardService>(&client, namespace), watcher::Config::default().any_semantic());
+    let controller = Controller::new(
+        api_for::<WardService>(&client, namespace),
+        watcher::Config::default().any_semantic(),
+    );
     let store = controller.store();
 
     let secret_store = store.clone();
-    let secrets = watcher(api_for::<PartialObjectMeta<Secret>>(&client, namespace), watcher::Config::default())
-        .default_backoff()
-        .touched_objects();
+    let secrets = watcher(
+        api_for::<PartialObjectMeta<Secret>>(&client, namespace),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .touched_objects();
     let ns_store = store.clone();
     let ns_config = match namespace {
         Some(ns) => watcher::Config::default().fields(&format!("metadata.name={ns}")),
         None => watcher::Config::default(),
     };
-    let namespaces = watcher(Api::<PartialObjectMeta<Namespace>>::all(client.clone()), ns_config)
-        .default_backoff()
-        .touched_objects();
+    let namespaces = watcher(
+        Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
+        ns_config,
+    )
+    .default_backoff()
+    .touched_objects();
 
     let fut = controller
-        .owns(api_for::<ServiceAccount>(&client, namespace), children.clone())
+        .owns(
+            api_for::<ServiceAccount>(&client, namespace),
+            children.clone(),
+        )
         .owns(api_for::<ConfigMap>(&client, namespace), children.clone())
         .owns(api_for::<Deployment>(&client, namespace), children.clone())
         .owns(api_for::<Service>(&client, namespace), children.clone())
-        .owns(api_for::<NetworkPolicy>(&client, namespace), children.clone())
-        .owns(api_for::<PodDisruptionBudget>(&client, namespace), children.clone())
-        .owns(api_for::<HorizontalPodAutoscaler>(&client, namespace), children.clone())
+        .owns(
+            api_for::<NetworkPolicy>(&client, namespace),
+            children.clone(),
+        )
+        .owns(
+            api_for::<PodDisruptionBudget>(&client, namespace),
+            children.clone(),
+        )
+        .owns(
+            api_for::<HorizontalPodAutoscaler>(&client, namespace),
+            children.clone(),
+        )
         .owns(api_for::<Ingress>(&client, namespace), children.clone())
         // A retained PVC has no owner reference: map it by its label.
-        .watches(api_for::<PersistentVolumeClaim>(&client, namespace), children, |pvc| {
-            let ns = pvc.namespace();
-            pvc.labels()
-                .get(labels::WARD_SERVICE_LABEL)
-                .zip(ns)
-                .map(|(ws, ns)| ObjectRef::new(ws).within(&ns))
-        })
+        .watches(
+            api_for::<PersistentVolumeClaim>(&client, namespace),
+            children,
+            |pvc| {
+                let ns = pvc.namespace();
+                pvc.labels()
+                    .get(labels::WARD_SERVICE_LABEL)
+                    .zip(ns)
+                    .map(|(ws, ns)| ObjectRef::new(ws).within(&ns))
+            },
+        )
         // Secrets by metadata only: no secret value is ever cached.
         .watches_stream(secrets, move |s: PartialObjectMeta<Secret>| {
-            referrers_of_secret(&secret_store, &s.namespace().unwrap_or_default(), &s.name_any())
+            referrers_of_secret(
+                &secret_store,
+                &s.namespace().unwrap_or_default(),
+                &s.name_any(),
+            )
         })
         .watches_stream(namespaces, move |n: PartialObjectMeta<Namespace>| {
             let name = n.name_any();
@@ -383,10 +460,14 @@ pub fn controller(
                 .map(|ws| ObjectRef::from_obj(ws.as_ref()))
                 .collect::<Vec<_>>()
         })
-        .watches(api_for::<DataConnector>(&client, namespace), watcher::Config::default(), |dc| {
-            dc.namespace()
-                .map(|ns| ObjectRef::new(&dc.spec.ward_service_ref.name).within(&ns))
-        })
+        .watches(
+            api_for::<DataConnector>(&client, namespace),
+            watcher::Config::default(),
+            |dc| {
+                dc.namespace()
+                    .map(|ns| ObjectRef::new(&dc.spec.ward_service_ref.name).within(&ns))
+            },
+        )
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()));
@@ -403,7 +484,13 @@ mod tests {
 
     #[test]
     fn child_selector_matches_built_labels() {
-        let l = labels::common_labels(labels::COMPONENT_WARD_SERVICE, "a", "a", "11311", "internal");
+        let l = labels::common_labels(
+            labels::COMPONENT_WARD_SERVICE,
+            "a",
+            "a",
+            "11311",
+            "internal",
+        );
         for pair in child_selector().split(',') {
             let (k, v) = pair.split_once('=').unwrap();
             assert_eq!(l.get(k).map(String::as_str), Some(v), "{k}");

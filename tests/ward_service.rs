@@ -1,0 +1,873 @@
+//! WardService behaviour on the real local control plane, one behaviour per
+//! test. Each test has its own namespace; one operator serves them all.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Result, anyhow};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Event, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
+use serde_json::{Value, json};
+use wardops::api::WardService;
+use wardops_tests::{TestNamespace, client, operator, wait_for};
+
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+fn ward_service(name: &str, spec: Value) -> WardService {
+    let mut base = json!({
+        "ward": {"code": "11311", "name": "Phường Hồng Bàng", "tier": "ward"},
+        "image": "registry.haiphong.gov.vn/one-stop/backend:2.4.1",
+    });
+    for (k, v) in spec.as_object().unwrap() {
+        base[k] = v.clone();
+    }
+    WardService::new(name, serde_json::from_value(base).unwrap())
+}
+
+async fn setup(prefix: &str, labels: &[(&str, &str)]) -> Result<(Client, TestNamespace)> {
+    operator();
+    let c = client().await?;
+    let ns = TestNamespace::create(&c, prefix, labels).await?;
+    Ok((c, ns))
+}
+
+async fn create(c: &Client, ns: &str, ws: &WardService) -> Result<WardService> {
+    Ok(Api::<WardService>::namespaced(c.clone(), ns)
+        .create(&PostParams::default(), ws)
+        .await?)
+}
+
+async fn patch_spec(c: &Client, ns: &str, name: &str, spec: Value) -> Result<()> {
+    Api::<WardService>::namespaced(c.clone(), ns)
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": spec})),
+        )
+        .await?;
+    Ok(())
+}
+
+fn ready_state(ws: &WardService) -> Option<(String, String)> {
+    let st = ws.status.as_ref()?;
+    if st.observed_generation != ws.metadata.generation {
+        return None;
+    }
+    st.conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+/// Waits until Ready has `status`/`reason` at the current generation.
+async fn wait_ready_reason(
+    c: &Client,
+    ns: &str,
+    name: &str,
+    status: &str,
+    reason: &str,
+) -> Result<WardService> {
+    let api = Api::<WardService>::namespaced(c.clone(), ns);
+    wait_for(
+        &format!("WardService {ns}/{name} Ready={status} reason {reason}"),
+        TIMEOUT,
+        || {
+            let api = api.clone();
+            async move {
+                let ws = api.get(name).await?;
+                match ready_state(&ws) {
+                    Some((s, r)) if s == status && r == reason => Ok(Some(ws)),
+                    other => Err(anyhow!("now {other:?}")),
+                }
+            }
+        },
+    )
+    .await
+}
+
+async fn wait_ready(c: &Client, ns: &str, name: &str) -> Result<WardService> {
+    wait_ready_reason(c, ns, name, "True", "Available").await
+}
+
+async fn exists<K>(c: &Client, ns: &str, name: &str) -> Result<bool>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    Ok(Api::<K>::namespaced(c.clone(), ns)
+        .get_opt(name)
+        .await?
+        .is_some())
+}
+
+async fn wait_gone<K>(c: &Client, ns: &str, name: &str) -> Result<()>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    wait_for(&format!("{ns}/{name} to be deleted"), TIMEOUT, || async {
+        Ok((!exists::<K>(c, ns, name).await?).then_some(()))
+    })
+    .await
+}
+
+async fn owned_replica_sets(c: &Client, ns: &str, deployment: &str) -> Result<Vec<ReplicaSet>> {
+    Ok(Api::<ReplicaSet>::namespaced(c.clone(), ns)
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|rs| {
+            rs.owner_references()
+                .iter()
+                .any(|o| o.kind == "Deployment" && o.name == deployment)
+        })
+        .collect())
+}
+
+#[tokio::test]
+async fn create_makes_children_and_becomes_ready() -> Result<()> {
+    let (c, ns) = setup("ws-create", &[]).await?;
+    let ws = ward_service(
+        "one-stop",
+        json!({"replicas": 2, "config": {"LOG_LEVEL": "info"}, "ingress": {"host": "motcua.hongbang.haiphong.gov.vn"}}),
+    );
+    create(&c, &ns.name, &ws).await?;
+    let ready = wait_ready(&c, &ns.name, "one-stop").await?;
+    let st = ready.status.unwrap();
+    assert_eq!(st.ready_replicas, Some(2));
+    assert_eq!(
+        st.endpoint.as_deref(),
+        Some(format!("http://one-stop.{}.svc:8080", ns.name).as_str())
+    );
+    let names = ["Ready", "Progressing", "Degraded"];
+    for n in names {
+        let cond = st
+            .conditions
+            .iter()
+            .find(|c| c.type_ == n)
+            .unwrap_or_else(|| panic!("no {n}"));
+        assert_eq!(cond.observed_generation, ready.metadata.generation);
+    }
+
+    assert!(exists::<ServiceAccount>(&c, &ns.name, "one-stop").await?);
+    assert!(exists::<ConfigMap>(&c, &ns.name, "one-stop-config").await?);
+    assert!(exists::<Service>(&c, &ns.name, "one-stop").await?);
+    assert!(exists::<NetworkPolicy>(&c, &ns.name, "one-stop").await?);
+    assert!(exists::<PodDisruptionBudget>(&c, &ns.name, "one-stop").await?);
+    assert!(exists::<Ingress>(&c, &ns.name, "one-stop").await?);
+    assert!(!exists::<HorizontalPodAutoscaler>(&c, &ns.name, "one-stop").await?);
+    let d = Api::<Deployment>::namespaced(c.clone(), &ns.name)
+        .get("one-stop")
+        .await?;
+    let owner = &d.owner_references()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.controller),
+        ("WardService", Some(true))
+    );
+    assert_eq!(d.labels()["wardops.io/ward"], "11311");
+    assert_eq!(d.annotations()["wardops.io/ward-name"], "Phường Hồng Bàng");
+
+    // Events on transitions, reported by wardops.
+    let events = Api::<Event>::namespaced(c.clone(), &ns.name)
+        .list(&ListParams::default())
+        .await?;
+    assert!(
+        events
+            .items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("Available")
+                && e.involved_object.kind.as_deref() == Some("WardService")
+                && e.reporting_component.as_deref() == Some("wardops")),
+        "no Available event from wardops: {:?}",
+        events
+            .items
+            .iter()
+            .map(|e| (&e.reason, &e.reporting_component))
+            .collect::<Vec<_>>()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn spec_update_propagates_to_children() -> Result<()> {
+    let (c, ns) = setup("ws-update", &[]).await?;
+    create(
+        &c,
+        &ns.name,
+        &ward_service("portal", json!({"config": {"A": "1"}})),
+    )
+    .await?;
+    wait_ready(&c, &ns.name, "portal").await?;
+    patch_spec(
+        &c,
+        &ns.name,
+        "portal",
+        json!({"replicas": 3, "config": {"A": "2", "B": "3"}, "port": 9090}),
+    )
+    .await?;
+    let ws = wait_ready(&c, &ns.name, "portal").await?;
+    assert_eq!(ws.status.unwrap().ready_replicas, Some(3));
+    let cm = Api::<ConfigMap>::namespaced(c.clone(), &ns.name)
+        .get("portal-config")
+        .await?;
+    assert_eq!(
+        cm.data.unwrap(),
+        BTreeMap::from([("A".into(), "2".into()), ("B".into(), "3".into())])
+    );
+    let svc = Api::<Service>::namespaced(c.clone(), &ns.name)
+        .get("portal")
+        .await?;
+    assert_eq!(svc.spec.unwrap().ports.unwrap()[0].port, 9090);
+
+    // Removing a config key removes it from the ConfigMap (fields wardops no longer sets are released).
+    Api::<WardService>::namespaced(c.clone(), &ns.name)
+        .patch(
+            "portal",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"config": {"B": null}}})),
+        )
+        .await?;
+    wait_for("config key B removed", TIMEOUT, || async {
+        let cm = Api::<ConfigMap>::namespaced(c.clone(), &ns.name)
+            .get("portal-config")
+            .await?;
+        Ok((cm.data.unwrap_or_default().len() == 1).then_some(()))
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn hand_edit_is_reverted_and_hand_delete_recreated() -> Result<()> {
+    let (c, ns) = setup("ws-drift", &[]).await?;
+    create(
+        &c,
+        &ns.name,
+        &ward_service("records", json!({"config": {"MODE": "strict"}})),
+    )
+    .await?;
+    wait_ready(&c, &ns.name, "records").await?;
+    let cms = Api::<ConfigMap>::namespaced(c.clone(), &ns.name);
+    cms.patch(
+        "records-config",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"MODE": "lax"}})),
+    )
+    .await?;
+    wait_for("ConfigMap edit reverted", TIMEOUT, || async {
+        let cm = cms.get("records-config").await?;
+        Ok(
+            (cm.data.unwrap_or_default().get("MODE").map(String::as_str) == Some("strict"))
+                .then_some(()),
+        )
+    })
+    .await?;
+
+    let svcs = Api::<Service>::namespaced(c.clone(), &ns.name);
+    let old_uid = svcs.get("records").await?.uid();
+    svcs.delete("records", &DeleteParams::default()).await?;
+    wait_for("Service re-created", TIMEOUT, || async {
+        Ok(svcs
+            .get_opt("records")
+            .await?
+            .filter(|s| s.uid() != old_uid)
+            .map(|_| ()))
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn removing_optional_fields_removes_their_children() -> Result<()> {
+    let (c, ns) = setup("ws-remove", &[]).await?;
+    create(
+        &c,
+        &ns.name,
+        &ward_service(
+            "portal",
+            json!({
+                "ingress": {"host": "dichvucong.hongbang.haiphong.gov.vn"},
+                "autoscaling": {"minReplicas": 2, "maxReplicas": 4},
+            }),
+        ),
+    )
+    .await?;
+    wait_ready(&c, &ns.name, "portal").await?;
+    assert!(exists::<Ingress>(&c, &ns.name, "portal").await?);
+    assert!(exists::<HorizontalPodAutoscaler>(&c, &ns.name, "portal").await?);
+    assert!(exists::<PodDisruptionBudget>(&c, &ns.name, "portal").await?);
+    Api::<WardService>::namespaced(c.clone(), &ns.name)
+        .patch(
+            "portal",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"ingress": null, "autoscaling": null, "replicas": 1}})),
+        )
+        .await?;
+    wait_gone::<Ingress>(&c, &ns.name, "portal").await?;
+    wait_gone::<HorizontalPodAutoscaler>(&c, &ns.name, "portal").await?;
+    wait_gone::<PodDisruptionBudget>(&c, &ns.name, "portal").await?;
+    let ws = wait_ready(&c, &ns.name, "portal").await?;
+    assert_eq!(ws.status.unwrap().ready_replicas, Some(1));
+    Ok(())
+}
+
+async fn pvc(c: &Client, ns: &str, name: &str) -> Result<Option<PersistentVolumeClaim>> {
+    Ok(Api::<PersistentVolumeClaim>::namespaced(c.clone(), ns)
+        .get_opt(name)
+        .await?)
+}
+
+#[tokio::test]
+async fn retained_volume_survives_deletion_and_is_adopted_again() -> Result<()> {
+    let (c, ns) = setup("ws-retain", &[]).await?;
+    let ws = ward_service(
+        "records",
+        json!({"storage": {"size": "1Gi", "mountPath": "/data"}}),
+    );
+    create(&c, &ns.name, &ws).await?;
+    let claim = wait_for("PVC created", TIMEOUT, || pvc(&c, &ns.name, "records-data")).await?;
+    assert!(
+        claim.owner_references().is_empty(),
+        "a retained PVC has no owner"
+    );
+    let uid = claim.uid();
+
+    let api = Api::<WardService>::namespaced(c.clone(), &ns.name);
+    api.delete("records", &DeleteParams::foreground()).await?;
+    wait_gone::<Deployment>(&c, &ns.name, "records").await?;
+    wait_gone::<WardService>(&c, &ns.name, "records").await?;
+    let kept = pvc(&c, &ns.name, "records-data")
+        .await?
+        .expect("the PVC survives");
+    assert_eq!(kept.uid(), uid);
+    assert!(kept.metadata.deletion_timestamp.is_none());
+
+    // A WardService of the same name mounts the same claim again.
+    create(&c, &ns.name, &ws).await?;
+    let d = wait_for("Deployment re-created", TIMEOUT, || async {
+        Ok(Api::<Deployment>::namespaced(c.clone(), &ns.name)
+            .get_opt("records")
+            .await?)
+    })
+    .await?;
+    let volumes = d
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+        .volumes
+        .unwrap_or_default();
+    assert!(volumes.iter().any(|v| {
+        v.persistent_volume_claim
+            .as_ref()
+            .is_some_and(|p| p.claim_name == "records-data")
+    }));
+    assert_eq!(
+        pvc(&c, &ns.name, "records-data").await?.unwrap().uid(),
+        uid,
+        "same claim, not a new one"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn delete_policy_removes_the_volume() -> Result<()> {
+    let (c, ns) = setup("ws-delete", &[]).await?;
+    create(
+        &c,
+        &ns.name,
+        &ward_service(
+            "scratch",
+            json!({"storage": {"size": "1Gi", "reclaimPolicy": "Delete"}}),
+        ),
+    )
+    .await?;
+    let claim = wait_for("PVC created", TIMEOUT, || pvc(&c, &ns.name, "scratch-data")).await?;
+    assert_eq!(claim.owner_references()[0].kind, "WardService");
+    Api::<WardService>::namespaced(c.clone(), &ns.name)
+        .delete("scratch", &DeleteParams::default())
+        .await?;
+    wait_for("PVC deleted or terminating", TIMEOUT, || async {
+        Ok(match pvc(&c, &ns.name, "scratch-data").await? {
+            None => Some(()),
+            Some(p) if p.metadata.deletion_timestamp.is_some() => Some(()),
+            Some(_) => None,
+        })
+    })
+    .await?;
+    Ok(())
+}
+
+async fn put_secret(c: &Client, ns: &str, name: &str, data: &[(&str, &str)]) -> Result<Secret> {
+    let s: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name},
+        "stringData": data.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+    }))?;
+    Ok(Api::<Secret>::namespaced(c.clone(), ns)
+        .patch(
+            name,
+            &PatchParams::apply("wardops-tests").force(),
+            &Patch::Apply(&s),
+        )
+        .await?)
+}
+
+#[tokio::test]
+async fn missing_secret_is_reported_and_recovers() -> Result<()> {
+    let (c, ns) = setup("ws-secret", &[]).await?;
+    let ws = ward_service(
+        "one-stop",
+        json!({"secretEnv": [{"name": "DB_PASSWORD", "secretKeyRef": {"name": "one-stop-db", "key": "password"}}]}),
+    );
+    create(&c, &ns.name, &ws).await?;
+    let blocked = wait_ready_reason(&c, &ns.name, "one-stop", "False", "SecretMissing").await?;
+    let msg = &blocked.status.unwrap().conditions[0].message;
+    assert!(
+        msg.contains("one-stop-db") && msg.contains("spec.secretEnv[0]"),
+        "{msg}"
+    );
+    assert!(!exists::<Deployment>(&c, &ns.name, "one-stop").await?);
+
+    // The Secret exists but lacks the key.
+    put_secret(&c, &ns.name, "one-stop-db", &[("user", "hongbang")]).await?;
+    let blocked = wait_for("message about the key", TIMEOUT, || async {
+        let ws = Api::<WardService>::namespaced(c.clone(), &ns.name)
+            .get("one-stop")
+            .await?;
+        let m = ws
+            .status
+            .and_then(|s| s.conditions.into_iter().next())
+            .map(|c| c.message)
+            .unwrap_or_default();
+        Ok(m.contains("has no key `password`").then_some(m))
+    })
+    .await?;
+    assert!(blocked.contains("Secret `one-stop-db`"), "{blocked}");
+
+    // Warning event on the transition.
+    let events = Api::<Event>::namespaced(c.clone(), &ns.name)
+        .list(&ListParams::default())
+        .await?;
+    assert!(
+        events
+            .items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("SecretMissing")
+                && e.type_.as_deref() == Some("Warning"))
+    );
+
+    put_secret(
+        &c,
+        &ns.name,
+        "one-stop-db",
+        &[("user", "hongbang"), ("password", "s3cr3t")],
+    )
+    .await?;
+    wait_ready(&c, &ns.name, "one-stop").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn secret_rotation_rolls_pods_exactly_once() -> Result<()> {
+    let (c, ns) = setup("ws-rotate", &[]).await?;
+    put_secret(&c, &ns.name, "db", &[("password", "first")]).await?;
+    create(
+        &c,
+        &ns.name,
+        &ward_service("one-stop", json!({"secretEnv": [{"name": "DB_PASSWORD", "secretKeyRef": {"name": "db", "key": "password"}}]})),
+    )
+    .await?;
+    wait_ready(&c, &ns.name, "one-stop").await?;
+    assert_eq!(owned_replica_sets(&c, &ns.name, "one-stop").await?.len(), 1);
+
+    let rotated = put_secret(&c, &ns.name, "db", &[("password", "second")]).await?;
+    wait_for("a second ReplicaSet", TIMEOUT, || async {
+        Ok((owned_replica_sets(&c, &ns.name, "one-stop").await?.len() == 2).then_some(()))
+    })
+    .await?;
+    wait_ready(&c, &ns.name, "one-stop").await?;
+    // No rollout loop: still two ReplicaSets a while later.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(owned_replica_sets(&c, &ns.name, "one-stop").await?.len(), 2);
+    let d = Api::<Deployment>::namespaced(c.clone(), &ns.name)
+        .get("one-stop")
+        .await?;
+    let ann = d
+        .spec
+        .unwrap()
+        .template
+        .metadata
+        .unwrap()
+        .annotations
+        .unwrap();
+    assert_eq!(
+        ann["wardops.io/secret-versions"],
+        format!("db={}", rotated.resource_version().unwrap())
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn classified_service_in_unlabelled_namespace_is_refused() -> Result<()> {
+    let (c, ns) = setup("ws-class-bad", &[]).await?;
+    create(
+        &c,
+        &ns.name,
+        &ward_service("records", json!({"classification": "confidential"})),
+    )
+    .await?;
+    let ws = wait_ready_reason(&c, &ns.name, "records", "False", "ClassificationMismatch").await?;
+    let msg = &ws.status.unwrap().conditions[0].message;
+    assert!(msg.contains("wardops.io/classification"), "{msg}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for (exists, what) in [
+        (
+            exists::<Deployment>(&c, &ns.name, "records").await?,
+            "Deployment",
+        ),
+        (
+            exists::<ConfigMap>(&c, &ns.name, "records-config").await?,
+            "ConfigMap",
+        ),
+        (exists::<Service>(&c, &ns.name, "records").await?, "Service"),
+        (
+            exists::<ServiceAccount>(&c, &ns.name, "records").await?,
+            "ServiceAccount",
+        ),
+    ] {
+        assert!(!exists, "{what} was created");
+    }
+    // Labelling the namespace lets it run.
+    kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(c.clone())
+        .patch(
+            &ns.name,
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"labels": {"wardops.io/classification": "confidential"}}}),
+            ),
+        )
+        .await?;
+    wait_ready(&c, &ns.name, "records").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn classified_service_is_isolated() -> Result<()> {
+    let (c, ns) = setup("ws-class-ok", &[("wardops.io/classification", "secret")]).await?;
+    create(
+        &c,
+        &ns.name,
+        &ward_service(
+            "records",
+            json!({"classification": "secret", "replicas": 2}),
+        ),
+    )
+    .await?;
+    wait_ready(&c, &ns.name, "records").await?;
+    let d = Api::<Deployment>::namespaced(c.clone(), &ns.name)
+        .get("records")
+        .await?;
+    let pod_spec = d.spec.unwrap().template.spec.unwrap();
+    assert_eq!(
+        pod_spec.node_selector.unwrap()["wardops.io/pool"],
+        "isolated"
+    );
+    assert!(
+        pod_spec
+            .tolerations
+            .unwrap()
+            .iter()
+            .any(|t| t.key.as_deref() == Some("wardops.io/pool"))
+    );
+    // The pods really run on the isolated node.
+    let pods = Api::<Pod>::namespaced(c.clone(), &ns.name)
+        .list(&ListParams::default())
+        .await?;
+    assert!(!pods.items.is_empty());
+    for p in &pods.items {
+        assert_eq!(
+            p.spec.as_ref().unwrap().node_name.as_deref(),
+            Some("kwok-isolated-0"),
+            "{}",
+            p.name_any()
+        );
+    }
+    assert!(!exists::<Ingress>(&c, &ns.name, "records").await?);
+    let np = Api::<NetworkPolicy>::namespaced(c.clone(), &ns.name)
+        .get("records")
+        .await?;
+    let egress = np.spec.unwrap().egress.unwrap_or_default();
+    let text = serde_json::to_string(&egress)?;
+    assert!(
+        !text.contains("ipBlock"),
+        "classified egress must not reach CIDRs: {text}"
+    );
+    assert!(
+        text.contains("wardops.io/connector-for"),
+        "egress to own connectors: {text}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn restricted_pod_security_admits_every_pod() -> Result<()> {
+    let (c, ns) = setup(
+        "ws-psa",
+        &[("pod-security.kubernetes.io/enforce", "restricted")],
+    )
+    .await?;
+    create(
+        &c,
+        &ns.name,
+        &ward_service(
+            "portal",
+            json!({"replicas": 2, "storage": {"size": "1Gi", "reclaimPolicy": "Delete"}}),
+        ),
+    )
+    .await?;
+    // Pods are created (admission would refuse them) and the ReplicaSet reports no FailedCreate.
+    wait_for("2 pods admitted", TIMEOUT, || async {
+        let pods = Api::<Pod>::namespaced(c.clone(), &ns.name)
+            .list(&ListParams::default())
+            .await?;
+        Ok((pods.items.len() == 2).then_some(()))
+    })
+    .await?;
+    let events = Api::<Event>::namespaced(c.clone(), &ns.name)
+        .list(&ListParams::default())
+        .await?;
+    let refused: Vec<_> = events
+        .items
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("FailedCreate"))
+        .map(|e| e.message.clone().unwrap_or_default())
+        .collect();
+    assert!(refused.is_empty(), "pods refused: {refused:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn paused_leaves_children_alone() -> Result<()> {
+    let (c, ns) = setup("ws-paused", &[]).await?;
+    create(
+        &c,
+        &ns.name,
+        &ward_service("portal", json!({"config": {"A": "1"}})),
+    )
+    .await?;
+    wait_ready(&c, &ns.name, "portal").await?;
+    patch_spec(
+        &c,
+        &ns.name,
+        "portal",
+        json!({"paused": true, "config": {"A": "2"}}),
+    )
+    .await?;
+    wait_ready_reason(&c, &ns.name, "portal", "False", "Paused").await?;
+    let cms = Api::<ConfigMap>::namespaced(c.clone(), &ns.name);
+    cms.patch(
+        "portal-config",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"HAND": "edit"}})),
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let data = cms.get("portal-config").await?.data.unwrap();
+    assert_eq!(
+        data["A"], "1",
+        "a paused WardService's spec change must not reach children"
+    );
+    assert_eq!(data["HAND"], "edit", "hand edits stay while paused");
+    patch_spec(&c, &ns.name, "portal", json!({"paused": false})).await?;
+    wait_ready(&c, &ns.name, "portal").await?;
+    wait_for("config resumes", TIMEOUT, || async {
+        Ok((cms
+            .get("portal-config")
+            .await?
+            .data
+            .unwrap_or_default()
+            .get("A")
+            .map(String::as_str)
+            == Some("2"))
+        .then_some(()))
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn secret_values_never_leak() -> Result<()> {
+    let (c, ns) = setup("ws-sentinel", &[]).await?;
+    let sentinel = format!("SENTINEL-{}-c0ffee", std::process::id());
+    put_secret(
+        &c,
+        &ns.name,
+        "db",
+        &[("password", &sentinel), ("other", &sentinel)],
+    )
+    .await?;
+    create(
+        &c,
+        &ns.name,
+        &ward_service(
+            "one-stop",
+            json!({"secretEnv": [
+                {"name": "DB_PASSWORD", "secretKeyRef": {"name": "db", "key": "password"}},
+                {"name": "API_TOKEN", "secretKeyRef": {"name": "db", "key": "missing-key"}},
+            ]}),
+        ),
+    )
+    .await?;
+    wait_ready_reason(&c, &ns.name, "one-stop", "False", "SecretMissing").await?;
+    put_secret(
+        &c,
+        &ns.name,
+        "db",
+        &[("password", &sentinel), ("missing-key", &sentinel)],
+    )
+    .await?;
+    wait_ready(&c, &ns.name, "one-stop").await?;
+
+    let mut haystacks = Vec::new();
+    for cm in Api::<ConfigMap>::namespaced(c.clone(), &ns.name)
+        .list(&ListParams::default())
+        .await?
+        .items
+    {
+        haystacks.push(("ConfigMap", serde_json::to_string(&cm)?));
+    }
+    for e in Api::<Event>::namespaced(c.clone(), &ns.name)
+        .list(&ListParams::default())
+        .await?
+        .items
+    {
+        haystacks.push(("Event", serde_json::to_string(&e)?));
+    }
+    let ws = Api::<WardService>::namespaced(c.clone(), &ns.name)
+        .get("one-stop")
+        .await?;
+    haystacks.push(("WardService", serde_json::to_string(&ws)?));
+    let d = Api::<Deployment>::namespaced(c.clone(), &ns.name)
+        .get("one-stop")
+        .await?;
+    haystacks.push(("Deployment", serde_json::to_string(&d)?));
+    haystacks.push(("operator log", std::fs::read_to_string(&operator().log)?));
+    let metrics = wardops_tests::http_get(&operator().metrics_url)
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    assert!(
+        metrics.contains("wardops_reconciles_total"),
+        "metrics not served"
+    );
+    haystacks.push(("metrics", metrics));
+    for (what, text) in &haystacks {
+        assert!(
+            !text.contains(&sentinel),
+            "the secret value appears in a {what}"
+        );
+    }
+    // The Deployment refers to the key; it never carries the value.
+    let text = &haystacks
+        .iter()
+        .find(|(w, _)| *w == "Deployment")
+        .unwrap()
+        .1;
+    assert!(text.contains("secretKeyRef"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn metrics_count_reconciles_without_object_names() -> Result<()> {
+    let (c, ns) = setup("ws-metrics", &[]).await?;
+    create(&c, &ns.name, &ward_service("metrics-probe", json!({}))).await?;
+    wait_ready(&c, &ns.name, "metrics-probe").await?;
+    let (code, body) = wardops_tests::http_get(&operator().metrics_url).expect("metrics endpoint");
+    assert_eq!(code, 200);
+    assert!(
+        body.contains(r#"wardops_reconciles_total{kind="WardService"}"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"wardops_resources{kind="WardService",ready="true"}"#),
+        "{body}"
+    );
+    assert!(
+        body.contains("wardops_reconcile_duration_seconds_bucket"),
+        "{body}"
+    );
+    assert!(
+        !body.contains(&ns.name) && !body.contains("metrics-probe"),
+        "object names in metric labels"
+    );
+    Ok(())
+}
+
+/// Writes by the operator (user agent `wardops/…`) in `ns`, from audit log lines after `skip`.
+fn operator_writes(ns: &str, skip: usize) -> Result<(usize, Vec<String>)> {
+    let path = wardops_tests::state_dir().join("logs/audit.log");
+    let text = std::fs::read_to_string(&path)?;
+    let lines: Vec<&str> = text.lines().collect();
+    let mut writes = Vec::new();
+    for line in lines.iter().skip(skip) {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let ua = v["userAgent"].as_str().unwrap_or_default();
+        let verb = v["verb"].as_str().unwrap_or_default();
+        if ua.starts_with("wardops/")
+            && v["objectRef"]["namespace"] == ns
+            && ["create", "update", "patch", "delete", "deletecollection"].contains(&verb)
+            && v["stage"] == "ResponseComplete"
+        {
+            writes.push(format!(
+                "{verb} {}",
+                v["requestURI"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    Ok((lines.len(), writes))
+}
+
+#[tokio::test]
+async fn idle_cluster_gets_no_writes() -> Result<()> {
+    let (c, ns) = setup("ws-idle", &[]).await?;
+    put_secret(&c, &ns.name, "db", &[("password", "x")]).await?;
+    create(
+        &c,
+        &ns.name,
+        &ward_service(
+            "one-stop",
+            json!({"replicas": 2, "config": {"A": "1"}, "ingress": {"host": "motcua.idle.haiphong.gov.vn"},
+                   "secretEnv": [{"name": "P", "secretKeyRef": {"name": "db", "key": "password"}}]}),
+        ),
+    )
+    .await?;
+    wait_ready(&c, &ns.name, "one-stop").await?;
+    // Let in-flight watch events settle, then mark the audit log.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (mark, before) = operator_writes(&ns.name, 0)?;
+    assert!(
+        !before.is_empty(),
+        "the audit filter sees the operator's writes while converging"
+    );
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let (_, after) = operator_writes(&ns.name, mark)?;
+    assert!(after.is_empty(), "writes at idle: {after:#?}");
+    Ok(())
+}
