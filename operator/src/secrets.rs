@@ -61,12 +61,20 @@ pub struct SecretCheck {
 impl SecretCheck {
     /// All missing references in one message, e.g. for a condition.
     pub fn message(&self) -> String {
-        self.missing.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        self.missing
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 }
 
 /// Checks `uses` in `namespace`, fetching each distinct Secret once.
-pub async fn check(client: &Client, namespace: &str, uses: &[SecretUse]) -> Result<SecretCheck, kube::Error> {
+pub async fn check(
+    client: &Client,
+    namespace: &str,
+    uses: &[SecretUse],
+) -> Result<SecretCheck, kube::Error> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     // Secret name -> (resourceVersion, key names). Only key names leave the fetched object.
     let mut seen: BTreeMap<String, Option<(String, Vec<String>)>> = BTreeMap::new();
@@ -75,7 +83,11 @@ pub async fn check(client: &Client, namespace: &str, uses: &[SecretUse]) -> Resu
             continue;
         }
         let found = api.get_opt(&u.secret).await?.map(|s| {
-            let keys = s.data.as_ref().map(|d| d.keys().cloned().collect()).unwrap_or_default();
+            let keys = s
+                .data
+                .as_ref()
+                .map(|d| d.keys().cloned().collect())
+                .unwrap_or_default();
             (s.resource_version().unwrap_or_default(), keys)
         });
         seen.insert(u.secret.clone(), found);
@@ -134,7 +146,10 @@ mod tests {
             use_("spec.secretEnv[1].secretKeyRef", "api", Some("token")),
         ];
         let seen = BTreeMap::from([
-            ("db".to_string(), Some(("41".to_string(), vec!["user".to_string()]))),
+            (
+                "db".to_string(),
+                Some(("41".to_string(), vec!["user".to_string()])),
+            ),
             ("api".to_string(), None),
         ]);
         let check = evaluate("phuong-1", &uses, &seen);
@@ -152,8 +167,15 @@ mod tests {
 
     #[test]
     fn all_present_gives_versions_only() {
-        let uses = [use_("spec.secretEnv[0].secretKeyRef", "db", Some("password"))];
-        let seen = BTreeMap::from([("db".to_string(), Some(("7".to_string(), vec!["password".to_string()])))]);
+        let uses = [use_(
+            "spec.secretEnv[0].secretKeyRef",
+            "db",
+            Some("password"),
+        )];
+        let seen = BTreeMap::from([(
+            "db".to_string(),
+            Some(("7".to_string(), vec!["password".to_string()])),
+        )]);
         let check = evaluate("ns", &uses, &seen);
         assert!(check.missing.is_empty());
         assert_eq!(check.versions.len(), 1);

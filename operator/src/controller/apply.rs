@@ -50,7 +50,9 @@ pub fn is_subset(desired: &Value, live: &Value) -> bool {
             None => is_empty(dv),
         }),
         (Value::Object(d), Value::Null) => d.values().all(is_empty),
-        (Value::Array(d), Value::Array(l)) => d.len() == l.len() && d.iter().zip(l).all(|(a, b)| is_subset(a, b)),
+        (Value::Array(d), Value::Array(l)) => {
+            d.len() == l.len() && d.iter().zip(l).all(|(a, b)| is_subset(a, b))
+        }
         (Value::Array(d), Value::Null) => d.is_empty(),
         (d, l) => d == l,
     }
@@ -69,7 +71,8 @@ fn is_empty(v: &Value) -> bool {
 fn stamp<K: Resource + Serialize>(obj: &mut K) -> Result<String, serde_json::Error> {
     obj.annotations_mut().remove(APPLIED_DIGEST_ANNOTATION);
     let d = digest(&serde_json::to_vec(obj)?);
-    obj.annotations_mut().insert(APPLIED_DIGEST_ANNOTATION.to_string(), d.clone());
+    obj.annotations_mut()
+        .insert(APPLIED_DIGEST_ANNOTATION.to_string(), d.clone());
     Ok(d)
 }
 
@@ -122,7 +125,11 @@ impl ApplyError {
 
 /// Applies `obj` in `namespace` with the `wardops` field manager, unless the live
 /// object already holds it. Returns the live object.
-pub async fn apply<K>(client: &Client, namespace: &str, mut obj: K) -> Result<(K, Outcome), ApplyError>
+pub async fn apply<K>(
+    client: &Client,
+    namespace: &str,
+    mut obj: K,
+) -> Result<(K, Outcome), ApplyError>
 where
     K: Resource<Scope = NamespaceResourceScope> + Clone + Serialize + DeserializeOwned + Debug,
     K::DynamicType: Default,
@@ -150,13 +157,21 @@ where
         }
     }
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    let live = api.patch(&name, &params, &Patch::Apply(&obj)).await.map_err(api_err)?;
+    let live = api
+        .patch(&name, &params, &Patch::Apply(&obj))
+        .await
+        .map_err(api_err)?;
     Ok((live, Outcome::Applied))
 }
 
 /// Deletes the child `name` if it exists and is controlled by `owner_uid`.
 /// Returns whether a delete was sent.
-pub async fn delete_owned<K>(client: &Client, namespace: &str, name: &str, owner_uid: &str) -> Result<bool, ApplyError>
+pub async fn delete_owned<K>(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    owner_uid: &str,
+) -> Result<bool, ApplyError>
 where
     K: Resource<Scope = NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
     K::DynamicType: Default,

@@ -19,7 +19,12 @@ pub struct DesiredCondition {
 
 impl DesiredCondition {
     /// A condition of `type_` with `status`, `reason` and `message`.
-    pub fn new(type_: &'static str, status: bool, reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(
+        type_: &'static str,
+        status: bool,
+        reason: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
         DesiredCondition {
             type_,
             status,
@@ -37,7 +42,12 @@ fn status_str(status: bool) -> &'static str {
 /// of a condition whose status did not change, sets it to `now` otherwise.
 /// Conditions not in `desired` are dropped, so the set is always what the
 /// reconcile decided.
-pub fn merge(existing: &[Condition], desired: &[DesiredCondition], generation: Option<i64>, now: Timestamp) -> Vec<Condition> {
+pub fn merge(
+    existing: &[Condition],
+    desired: &[DesiredCondition],
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Vec<Condition> {
     desired
         .iter()
         .map(|d| {
@@ -77,17 +87,37 @@ mod tests {
 
     #[test]
     fn transition_time_moves_only_when_status_changes() {
-        let first = merge(&[], &[DesiredCondition::new("Ready", false, "Progressing", "rolling out")], Some(1), ts(100));
+        let first = merge(
+            &[],
+            &[DesiredCondition::new(
+                "Ready",
+                false,
+                "Progressing",
+                "rolling out",
+            )],
+            Some(1),
+            ts(100),
+        );
         assert_eq!(first[0].last_transition_time, Time(ts(100)));
 
         // Same status, new reason and message: time stays.
-        let second = merge(&first, &[DesiredCondition::new("Ready", false, "SecretMissing", "x")], Some(2), ts(200));
+        let second = merge(
+            &first,
+            &[DesiredCondition::new("Ready", false, "SecretMissing", "x")],
+            Some(2),
+            ts(200),
+        );
         assert_eq!(second[0].last_transition_time, Time(ts(100)));
         assert_eq!(second[0].reason, "SecretMissing");
         assert_eq!(second[0].observed_generation, Some(2));
 
         // Status flips: time moves.
-        let third = merge(&second, &[DesiredCondition::new("Ready", true, "Available", "ok")], Some(2), ts(300));
+        let third = merge(
+            &second,
+            &[DesiredCondition::new("Ready", true, "Available", "ok")],
+            Some(2),
+            ts(300),
+        );
         assert_eq!(third[0].last_transition_time, Time(ts(300)));
         assert_eq!(third[0].status, "True");
     }
@@ -103,7 +133,12 @@ mod tests {
             Some(1),
             ts(1),
         );
-        let second = merge(&first, &[DesiredCondition::new("Ready", true, "Available", "")], Some(1), ts(2));
+        let second = merge(
+            &first,
+            &[DesiredCondition::new("Ready", true, "Available", "")],
+            Some(1),
+            ts(2),
+        );
         assert_eq!(second.len(), 1);
         assert_eq!(state_of(&second, "Ready"), Some(("True", "Available")));
         assert_eq!(state_of(&second, "Degraded"), None);

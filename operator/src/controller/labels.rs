@@ -43,7 +43,10 @@ pub const COMPONENT_BACKUP: &str = "backup";
 pub fn selector_labels(component: &str, instance: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("app.kubernetes.io/name".to_string(), component.to_string()),
-        ("app.kubernetes.io/instance".to_string(), instance.to_string()),
+        (
+            "app.kubernetes.io/instance".to_string(),
+            instance.to_string(),
+        ),
     ])
 }
 
@@ -57,9 +60,15 @@ pub fn common_labels(
 ) -> BTreeMap<String, String> {
     let mut labels = selector_labels(component, instance);
     labels.extend([
-        ("app.kubernetes.io/component".to_string(), component.to_string()),
+        (
+            "app.kubernetes.io/component".to_string(),
+            component.to_string(),
+        ),
         ("app.kubernetes.io/part-of".to_string(), PART_OF.to_string()),
-        ("app.kubernetes.io/managed-by".to_string(), MANAGED_BY.to_string()),
+        (
+            "app.kubernetes.io/managed-by".to_string(),
+            MANAGED_BY.to_string(),
+        ),
         (WARD_LABEL.to_string(), ward_code.to_string()),
         (WARD_SERVICE_LABEL.to_string(), ward_service.to_string()),
         (CLASSIFICATION_LABEL.to_string(), classification.to_string()),
@@ -103,7 +112,13 @@ mod tests {
 
     #[test]
     fn common_labels_include_recommended_and_ward() {
-        let l = common_labels(COMPONENT_WARD_SERVICE, "one-stop", "one-stop", "11311", "internal");
+        let l = common_labels(
+            COMPONENT_WARD_SERVICE,
+            "one-stop",
+            "one-stop",
+            "11311",
+            "internal",
+        );
         assert_eq!(l["app.kubernetes.io/managed-by"], "wardops");
         assert_eq!(l[WARD_LABEL], "11311");
         assert_eq!(l["app.kubernetes.io/instance"], "one-stop");

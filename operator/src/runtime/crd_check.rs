@@ -13,7 +13,9 @@ pub enum CrdError {
     )]
     Missing(String),
     /// A CRD exists but is not Established yet.
-    #[error("CustomResourceDefinition `{0}` is not Established yet; check `kubectl get crd {0} -o yaml` for its conditions")]
+    #[error(
+        "CustomResourceDefinition `{0}` is not Established yet; check `kubectl get crd {0} -o yaml` for its conditions"
+    )]
     NotEstablished(String),
     /// The API server could not be asked.
     #[error("reading CustomResourceDefinition `{name}`: {source}")]

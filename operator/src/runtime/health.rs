@@ -46,7 +46,10 @@ impl Readiness {
 
 async fn metrics(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         m.encode(),
     )
 }
@@ -70,10 +73,17 @@ pub async fn serve(
     health_addr: SocketAddr,
     m: Arc<Metrics>,
     readiness: Arc<Readiness>,
-) -> std::io::Result<(SocketAddr, SocketAddr, impl std::future::Future<Output = std::io::Result<()>>)> {
+) -> std::io::Result<(
+    SocketAddr,
+    SocketAddr,
+    impl std::future::Future<Output = std::io::Result<()>>,
+)> {
     let metrics_listener = TcpListener::bind(metrics_addr).await?;
     let health_listener = TcpListener::bind(health_addr).await?;
-    let bound = (metrics_listener.local_addr()?, health_listener.local_addr()?);
+    let bound = (
+        metrics_listener.local_addr()?,
+        health_listener.local_addr()?,
+    );
     let metrics_app = Router::new().route("/metrics", get(metrics)).with_state(m);
     let health_app = Router::new()
         .route("/healthz", get(healthz))

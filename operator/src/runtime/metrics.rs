@@ -81,7 +81,11 @@ impl Default for Metrics {
             "wardops resources, by kind and Ready status",
             resources.clone(),
         );
-        registry.register("leader", "1 while this replica is the leader", leader.clone());
+        registry.register(
+            "leader",
+            "1 while this replica is the leader",
+            leader.clone(),
+        );
         registry.register(
             "backup_policies_overdue",
             "BackupPolicies whose last successful backup is older than their expected window",
@@ -107,13 +111,20 @@ impl Metrics {
     }
 
     /// Records one reconcile of `kind` that took `took`, failed with `error_category` if any.
-    pub fn reconciled(&self, kind: &'static str, took: Duration, error_category: Option<&'static str>) {
+    pub fn reconciled(
+        &self,
+        kind: &'static str,
+        took: Duration,
+        error_category: Option<&'static str>,
+    ) {
         self.reconciles.get_or_create(&KindLabels { kind }).inc();
         self.durations
             .get_or_create(&KindLabels { kind })
             .observe(took.as_secs_f64());
         if let Some(category) = error_category {
-            self.errors.get_or_create(&ErrorLabels { kind, category }).inc();
+            self.errors
+                .get_or_create(&ErrorLabels { kind, category })
+                .inc();
         }
     }
 
@@ -159,7 +170,11 @@ mod tests {
     fn encodes_counters_with_bounded_labels() {
         let m = Metrics::default();
         m.reconciled("WardService", Duration::from_millis(12), None);
-        m.reconciled("WardService", Duration::from_millis(30), Some("ApplyFailed"));
+        m.reconciled(
+            "WardService",
+            Duration::from_millis(30),
+            Some("ApplyFailed"),
+        );
         m.set_leader(true);
         m.add_ready_source(Box::new(|| {
             vec![(
@@ -171,15 +186,29 @@ mod tests {
             )]
         }));
         let text = m.encode();
-        assert!(text.contains(r#"wardops_reconciles_total{kind="WardService"} 2"#), "{text}");
         assert!(
-            text.contains(r#"wardops_reconcile_errors_total{kind="WardService",category="ApplyFailed"} 1"#),
+            text.contains(r#"wardops_reconciles_total{kind="WardService"} 2"#),
             "{text}"
         );
-        assert!(text.contains(r#"wardops_resources{kind="WardService",ready="true"} 3"#), "{text}");
+        assert!(
+            text.contains(
+                r#"wardops_reconcile_errors_total{kind="WardService",category="ApplyFailed"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"wardops_resources{kind="WardService",ready="true"} 3"#),
+            "{text}"
+        );
         assert!(text.contains("wardops_leader 1"), "{text}");
-        assert!(text.contains("wardops_reconcile_duration_seconds_bucket"), "{text}");
+        assert!(
+            text.contains("wardops_reconcile_duration_seconds_bucket"),
+            "{text}"
+        );
         // A second scrape does not double the gauge.
-        assert!(m.encode().contains(r#"wardops_resources{kind="WardService",ready="true"} 3"#));
+        assert!(
+            m.encode()
+                .contains(r#"wardops_resources{kind="WardService",ready="true"} 3"#)
+        );
     }
 }

@@ -72,10 +72,15 @@ mod tests {
     fn categories_are_camel_case_and_distinct() {
         let errs = [
             Error::MissingMetadata("metadata.uid"),
-            Error::Build(BuildError::MissingField { field: "metadata.uid" }),
+            Error::Build(BuildError::MissingField {
+                field: "metadata.uid",
+            }),
         ];
         let cats: Vec<_> = errs.iter().map(Error::category).collect();
         assert_eq!(cats, ["InvalidObject", "BuildFailed"]);
-        assert!(cats.iter().all(|c| c.chars().next().is_some_and(char::is_uppercase) && !c.contains(' ')));
+        assert!(
+            cats.iter()
+                .all(|c| c.chars().next().is_some_and(char::is_uppercase) && !c.contains(' '))
+        );
     }
 }

@@ -58,7 +58,9 @@ pub fn deployment_state(d: &Deployment) -> DeploymentState {
     let updated = st.updated_replicas.unwrap_or(0);
     let total = st.replicas.unwrap_or(0);
     let deadline_exceeded = st.conditions.unwrap_or_default().iter().any(|c| {
-        c.type_ == "Progressing" && c.status == "False" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+        c.type_ == "Progressing"
+            && c.status == "False"
+            && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
     });
     DeploymentState {
         desired,
@@ -72,7 +74,9 @@ pub fn deployment_state(d: &Deployment) -> DeploymentState {
 /// Ready, Progressing and Degraded for a running (not paused, not blocked) WardService.
 pub fn running_conditions(s: &DeploymentState, generation: Option<i64>) -> Vec<DesiredCondition> {
     let all_available = s.rolled_out && s.available >= s.desired;
-    let g = generation.map(|g| format!(" at generation {g}")).unwrap_or_default();
+    let g = generation
+        .map(|g| format!(" at generation {g}"))
+        .unwrap_or_default();
     let ready = if all_available {
         DesiredCondition::new(
             READY,
@@ -85,20 +89,36 @@ pub fn running_conditions(s: &DeploymentState, generation: Option<i64>) -> Vec<D
             READY,
             false,
             reason::ROLLING_OUT,
-            format!("rolling out{g}: {}/{} pods available", s.available, s.desired),
+            format!(
+                "rolling out{g}: {}/{} pods available",
+                s.available, s.desired
+            ),
         )
     } else {
         DesiredCondition::new(
             READY,
             false,
             reason::DEPLOYMENT_UNAVAILABLE,
-            format!("{}/{} pods available; see the Deployment's pods", s.available, s.desired),
+            format!(
+                "{}/{} pods available; see the Deployment's pods",
+                s.available, s.desired
+            ),
         )
     };
     let progressing = if s.rolled_out {
-        DesiredCondition::new(PROGRESSING, false, reason::ROLLOUT_COMPLETE, "the current spec is rolled out")
+        DesiredCondition::new(
+            PROGRESSING,
+            false,
+            reason::ROLLOUT_COMPLETE,
+            "the current spec is rolled out",
+        )
     } else {
-        DesiredCondition::new(PROGRESSING, true, reason::ROLLING_OUT, format!("rolling out{g}"))
+        DesiredCondition::new(
+            PROGRESSING,
+            true,
+            reason::ROLLING_OUT,
+            format!("rolling out{g}"),
+        )
     };
     let degraded = if s.deadline_exceeded {
         DesiredCondition::new(
@@ -124,7 +144,12 @@ pub fn running_conditions(s: &DeploymentState, generation: Option<i64>) -> Vec<D
 pub fn blocked_conditions(reason: &'static str, message: String) -> Vec<DesiredCondition> {
     vec![
         DesiredCondition::new(READY, false, reason, message),
-        DesiredCondition::new(PROGRESSING, false, reason, "wardops is not rolling anything out"),
+        DesiredCondition::new(
+            PROGRESSING,
+            false,
+            reason,
+            "wardops is not rolling anything out",
+        ),
     ]
 }
 
@@ -169,8 +194,14 @@ mod tests {
             "status": {"observedGeneration": 1, "replicas": 3, "updatedReplicas": 3, "availableReplicas": 1}
         }));
         let c = running_conditions(&deployment_state(&d), Some(1));
-        assert_eq!((c[0].status, c[0].reason), (false, reason::DEPLOYMENT_UNAVAILABLE));
-        assert_eq!((c[2].status, c[2].reason), (true, reason::REPLICAS_UNAVAILABLE));
+        assert_eq!(
+            (c[0].status, c[0].reason),
+            (false, reason::DEPLOYMENT_UNAVAILABLE)
+        );
+        assert_eq!(
+            (c[2].status, c[2].reason),
+            (true, reason::REPLICAS_UNAVAILABLE)
+        );
     }
 
     #[test]
@@ -183,7 +214,10 @@ mod tests {
         }));
         let c = running_conditions(&deployment_state(&d), Some(1));
         assert_eq!(c[0].reason, reason::DEPLOYMENT_UNAVAILABLE);
-        assert_eq!((c[2].status, c[2].reason), (true, reason::PROGRESS_DEADLINE_EXCEEDED));
+        assert_eq!(
+            (c[2].status, c[2].reason),
+            (true, reason::PROGRESS_DEADLINE_EXCEEDED)
+        );
     }
 
     #[test]

@@ -108,10 +108,16 @@ mod tests {
     fn classified_needs_a_namespace_at_that_level_or_higher() {
         assert!(classification(&spec("confidential"), "ns", &labels(Some("confidential"))).is_ok());
         assert!(classification(&spec("confidential"), "ns", &labels(Some("secret"))).is_ok());
-        let err = classification(&spec("secret"), "xa-an-lao", &labels(Some("confidential"))).unwrap_err();
+        let err = classification(&spec("secret"), "xa-an-lao", &labels(Some("confidential")))
+            .unwrap_err();
         assert_eq!(err.wanted, Classification::Secret);
         let msg = err.to_string();
-        assert!(msg.contains("namespace `xa-an-lao` is labelled wardops.io/classification=confidential"), "{msg}");
+        assert!(
+            msg.contains(
+                "namespace `xa-an-lao` is labelled wardops.io/classification=confidential"
+            ),
+            "{msg}"
+        );
         assert!(classification(&spec("confidential"), "ns", &labels(None)).is_err());
         assert!(classification(&spec("confidential"), "ns", &labels(Some("bogus"))).is_err());
     }
@@ -119,7 +125,10 @@ mod tests {
     #[test]
     fn namespace_level_defaults_to_internal() {
         assert_eq!(namespace_level(&labels(None)), Classification::Internal);
-        assert_eq!(namespace_level(&labels(Some("secret"))), Classification::Secret);
+        assert_eq!(
+            namespace_level(&labels(Some("secret"))),
+            Classification::Secret
+        );
     }
 
     #[test]
