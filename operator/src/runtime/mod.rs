@@ -5,7 +5,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use kube::runtime::reflector::Store;
 use kube::{Client, Config};
-use kube_lease_manager::{LeaseManagerBuilder, LeaseManagerError};
+use kube_lease_manager::LeaseManagerError;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
@@ -14,6 +14,7 @@ use crate::controller::{self, Context};
 
 pub mod crd_check;
 pub mod health;
+pub mod leader;
 pub mod metrics;
 pub mod settings;
 
@@ -152,33 +153,30 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
             source,
         };
         let id = identity();
-        let duration = settings.lease_duration_seconds;
-        let manager = LeaseManagerBuilder::new(client.clone(), &name)
-            .with_namespace(&ns)
-            .with_identity(&id)
-            .with_duration(duration)
-            .with_grace((duration / 3).max(2))
-            .with_field_manager(format!("wardops-lease-{id}"))
-            .build()
-            .await
-            .map_err(lease_err)?;
-        let (mut leading, handle) = manager.watch().await;
+        let mut election = leader::start(
+            client.clone(),
+            &ns,
+            &name,
+            &id,
+            settings.lease_duration_seconds,
+        )
+        .await
+        .map_err(lease_err)?;
         readiness.set_standing_by(true);
         info!(lease = %format!("{ns}/{name}"), identity = %id, "standing by for the leader Lease");
         loop {
-            if *leading.borrow_and_update() {
+            if *election.leading.borrow_and_update() {
                 break;
             }
             tokio::select! {
-                changed = leading.changed() => {
+                changed = election.leading.changed() => {
                     if changed.is_err() {
-                        return Err(handle.await.ok().and_then(Result::err).map(lease_err).unwrap_or(RunError::LostLease));
+                        return Err(RunError::LostLease);
                     }
                 }
                 _ = &mut term => {
                     info!("signal received while standing by; exiting");
-                    drop(leading);
-                    let _ = tokio::time::timeout(SHUTDOWN_GRACE, handle).await;
+                    let _ = election.release(SHUTDOWN_GRACE).await;
                     return Ok(());
                 }
             }
@@ -186,7 +184,7 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
         info!(lease = %format!("{ns}/{name}"), "leading");
         metrics.set_leader(true);
         readiness.set_standing_by(false);
-        lease = Some((leading, handle));
+        lease = Some(election);
     } else {
         metrics.set_leader(true);
     }
@@ -246,7 +244,8 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
     // Run until a signal, the lease is lost, or the controllers stop.
     let mut outcome = Ok(());
     match lease.as_mut() {
-        Some((leading, _)) => {
+        Some(election) => {
+            let leading = &mut election.leading;
             tokio::select! {
                 _ = &mut term => info!("signal received; shutting down"),
                 _ = &mut controllers => warn!("controllers stopped"),
@@ -274,12 +273,10 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
     {
         warn!("reconciles still running at shutdown; leaving them");
     }
-    if let Some((leading, handle)) = lease {
-        drop(leading);
-        match tokio::time::timeout(SHUTDOWN_GRACE / 2, handle).await {
-            Ok(Ok(Ok(_))) => info!("released the leader Lease"),
-            Ok(Ok(Err(e))) => warn!(error = %e, "releasing the leader Lease failed"),
-            _ => warn!("releasing the leader Lease timed out"),
+    if let Some(election) = lease {
+        match election.release(SHUTDOWN_GRACE / 2).await {
+            Ok(()) => info!("released the leader Lease"),
+            Err(e) => warn!(error = %e, "releasing the leader Lease failed"),
         }
         metrics.set_leader(false);
     }

@@ -1,0 +1,39 @@
+# wardops: the two commands of the README are `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help run test down purge up crds lint bench build
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+run: ## Set up everything, start a local control plane, apply CRDs and samples, run the operator
+	bash scripts/run.sh
+
+test: ## Lint and run every test against a local control plane (started and stopped here)
+	bash scripts/test.sh
+
+up: ## Start only the local control plane (builds it once)
+	bash scripts/prereqs.sh && bash tests/controlplane/up.sh
+
+down: ## Stop the local control plane
+	bash tests/controlplane/down.sh
+
+purge: ## Stop the local control plane and delete its state
+	bash tests/controlplane/down.sh --purge
+
+build: ## Build the wardops binary
+	cargo build --locked -p wardops --bin wardops
+
+crds: ## Regenerate crds/ and charts/wardops/crds/ from the API types
+	cargo run -q --locked -p wardops -- crds --write-dir crds
+	cargo run -q --locked -p wardops -- crds --write-dir charts/wardops/crds
+
+lint: ## cargo fmt --check, clippy, helm lint, hadolint
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+	bash scripts/prereqs.sh
+	hadolint Dockerfile
+
+bench: ## Benchmarks (pure builders, and reconciles on the local control plane)
+	bash scripts/bench.sh

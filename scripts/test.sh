@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, then unit and integration tests against a real
+# local control plane that this script starts and stops. `make test` runs it;
+# so does CI (.ci/run).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+log() { printf '\n[test] %s\n' "$*" >&2; }
+
+bash scripts/prereqs.sh
+
+# Start the control plane first (it builds the Go binaries once, cached under
+# ~/.cache/wardops-testenv), and stop it whatever happens.
+started_here=0
+cleanup() {
+  local rc=$?
+  if [[ $started_here == 1 && -z ${WARDOPS_KEEP_TESTENV:-} ]]; then
+    log "stopping the control plane"
+    bash tests/controlplane/down.sh || true
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+log "starting the local control plane"
+bash tests/controlplane/up.sh
+started_here=1
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+log "building wardops"
+cargo build --workspace --locked --all-targets
+log "unit and integration tests"
+# shellcheck disable=SC1091
+source .testenv/env
+cargo test --workspace --locked --no-fail-fast
