@@ -693,3 +693,135 @@ async fn operator_deployment_of_each_overlay_is_admitted_by_restricted_pod_secur
         );
     }
 }
+
+// ---- operations docs ------------------------------------------------------------------
+
+/// GitHub's anchor of a heading: lowercase, spaces to `-`, punctuation dropped.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+fn markdown_pages(dir: &std::path::Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".md"))
+        .collect()
+}
+
+#[test]
+fn docs_exist_in_english_and_vietnamese_with_working_links() {
+    let root = repo_root();
+    let en = root.join("docs");
+    let vi = root.join("docs/vi");
+    let pages = markdown_pages(&en);
+    let wanted: BTreeSet<String> = [
+        "index",
+        "install",
+        "upgrade",
+        "settings",
+        "rbac",
+        "monitoring",
+        "leader-election",
+        "troubleshooting",
+        "classification",
+        "ci",
+    ]
+    .iter()
+    .map(|p| format!("{p}.md"))
+    .collect();
+    assert_eq!(pages, wanted, "docs/ pages");
+    assert_eq!(
+        markdown_pages(&vi),
+        wanted,
+        "docs/vi/ has the same pages as docs/"
+    );
+
+    for dir in [&en, &vi] {
+        for page in &wanted {
+            let path = dir.join(page);
+            let text = std::fs::read_to_string(&path).unwrap();
+            // Relative links lead to a file, and an anchor to a heading of it.
+            let mut rest = text.as_str();
+            while let Some(i) = rest.find("](") {
+                rest = &rest[i + 2..];
+                let end = rest.find(')').unwrap();
+                let target = &rest[..end];
+                rest = &rest[end..];
+                if target.starts_with("http") || target.contains(' ') {
+                    continue;
+                }
+                let (file, frag) = target.split_once('#').unwrap_or((target, ""));
+                let linked = if file.is_empty() {
+                    path.clone()
+                } else {
+                    path.parent().unwrap().join(file)
+                };
+                let linked_text = std::fs::read_to_string(&linked)
+                    .unwrap_or_else(|_| panic!("{}: link to missing {target}", path.display()));
+                if !frag.is_empty() {
+                    let anchors: BTreeSet<String> = linked_text
+                        .lines()
+                        .filter(|l| l.starts_with('#'))
+                        .map(|l| anchor(l.trim_start_matches('#')))
+                        .collect();
+                    assert!(
+                        anchors.contains(frag),
+                        "{}: no heading for #{frag} in {}",
+                        path.display(),
+                        linked.display()
+                    );
+                }
+            }
+        }
+    }
+
+    for page in &wanted {
+        let e = std::fs::read_to_string(en.join(page)).unwrap();
+        let v = std::fs::read_to_string(vi.join(page)).unwrap();
+        // The translation keeps every example (code blocks).
+        assert_eq!(
+            e.matches("```").count(),
+            v.matches("```").count(),
+            "docs/vi/{page}: code blocks differ from docs/{page}"
+        );
+        // It is Vietnamese, with its diacritics.
+        let marks = v
+            .chars()
+            .filter(|c| {
+                "ăâđêôơưàảãáạằẳẵắặầẩẫấậèẻẽéẹềểễếệìỉĩíịòỏõóọồổỗốộờởỡớợùủũúụừửữứựỳỷỹýỵ".contains(*c)
+            })
+            .count();
+        assert!(
+            marks > 100,
+            "docs/vi/{page} has only {marks} Vietnamese letters with diacritics"
+        );
+    }
+
+    // The settings reference covers every environment variable of `wardops run`.
+    let settings = std::fs::read_to_string(en.join("settings.md")).unwrap();
+    let settings_vi = std::fs::read_to_string(vi.join("settings.md")).unwrap();
+    let src = std::fs::read_to_string(root.join("operator/src/runtime/settings.rs")).unwrap();
+    for (i, _) in src.match_indices("env = \"") {
+        let name = &src[i + 7..];
+        let name = &name[..name.find('"').unwrap()];
+        assert!(
+            settings.contains(&format!("`{name}`")),
+            "docs/settings.md does not document {name}"
+        );
+        assert!(
+            settings_vi.contains(&format!("`{name}`")),
+            "docs/vi/settings.md does not document {name}"
+        );
+    }
+}
