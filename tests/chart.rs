@@ -1311,11 +1311,13 @@ async fn chart_rbac_is_enough_and_no_more_in_cluster_mode() {
         None
     ));
     assert!(release.can_i("create", "leases.coordination.k8s.io", Some(&ns.name)));
-    assert!(release.can_i(
-        "update",
-        "leases.coordination.k8s.io/wardops-leader",
-        Some(&ns.name)
-    ));
+    for verb in ["get", "watch", "update"] {
+        assert!(release.can_i(
+            verb,
+            "leases.coordination.k8s.io/wardops-leader",
+            Some(&ns.name)
+        ));
+    }
     for (verb, resource, namespace) in [
         ("create", "secrets", o),
         ("update", "secrets", o),
@@ -1335,6 +1337,7 @@ async fn chart_rbac_is_enough_and_no_more_in_cluster_mode() {
             "leases.coordination.k8s.io/other-lease",
             Some(ns.name.as_str()),
         ),
+        ("list", "leases.coordination.k8s.io", Some(ns.name.as_str())),
         ("impersonate", "serviceaccounts", o),
         ("create", "serviceaccounts --subresource=token", o),
         ("create", "pods --subresource=exec", o),

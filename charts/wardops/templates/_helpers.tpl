@@ -190,9 +190,10 @@ Every rule says why it is needed; no wildcards. docs/rbac.md explains them.
 - apiGroups: ["coordination.k8s.io"]
   resources: ["leases"]
   verbs: ["create"]
-# Read, renew and take over the Lease, and only this one.
+# Read, watch (to take over the moment it is released), renew and take over the
+# Lease, and only this one (list/watch are limited by a metadata.name field selector).
 - apiGroups: ["coordination.k8s.io"]
   resources: ["leases"]
   resourceNames: [{{ .Values.leaderElection.leaseName | quote }}]
-  verbs: ["get", "update", "patch"]
+  verbs: ["get", "list", "watch", "update", "patch"]
 {{- end }}
