@@ -28,11 +28,13 @@ build: ## Build the wardops binary
 crds: ## Regenerate crds/ and charts/wardops/crds/ from the API types
 	cargo run -q --locked -p wardops -- crds --write-dir crds
 	cargo run -q --locked -p wardops -- crds --write-dir charts/wardops/crds
+	cargo run -q --locked -p wardops -- crds --write-dir deploy/base/crds
 
-lint: ## cargo fmt --check, clippy, helm lint, hadolint
+lint: ## cargo fmt --check, clippy, helm lint, hadolint (helm comes from the control-plane build)
+	bash scripts/prereqs.sh
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
-	bash scripts/prereqs.sh
+	"$$(flock $$HOME/.cache/wardops-testenv/.build.lock bash tests/controlplane/build.sh helm | tail -n 1)/helm" lint --strict charts/wardops
 	hadolint Dockerfile
 
 bench: ## Benchmarks (pure builders, and reconciles on the local control plane)

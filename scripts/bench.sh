@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Benchmarks: pure builders (no cluster), then reconciles on a local control
+# plane that this script starts (and stops, unless it was already running).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+bash scripts/prereqs.sh
+cargo bench --locked -p wardops --bench build
+was_up=0
+[[ -f .testenv/pids/kube-apiserver.pid ]] && kill -0 "$(cat .testenv/pids/kube-apiserver.pid)" 2>/dev/null && was_up=1
+bash tests/controlplane/up.sh
+[[ $was_up == 1 ]] || trap 'bash tests/controlplane/down.sh' EXIT
+cargo build --locked -p wardops --bin wardops
+# shellcheck disable=SC1091
+source .testenv/env
+kubectl apply --server-side -f crds/ >/dev/null
+kubectl wait --for=condition=Established --timeout=60s -f crds/ >/dev/null
+cargo bench --locked -p wardops-tests --bench reconcile
