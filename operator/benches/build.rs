@@ -74,7 +74,10 @@ fn main() {
 
     let ratio = |d: Duration| d.as_secs_f64() / baseline.as_secs_f64();
     println!("benchmark                                   time/op      ratio to baseline");
-    println!("baseline: serialise a WardService to JSON  {:>9.2?}    1.00", baseline);
+    println!(
+        "baseline: serialise a WardService to JSON  {:>9.2?}    1.00",
+        baseline
+    );
     for (name, d) in [
         ("build all children (9 objects)", build),
         ("no-op check of a Deployment (digest+subset)", noop_check),

@@ -57,7 +57,10 @@ async fn deployment_available(c: &Client, ns: &str, name: &str) -> Result<()> {
     wait_for("Deployment available", TIMEOUT, || async {
         let d = api.get(name).await?;
         let st = d.status.unwrap_or_default();
-        Ok((st.observed_generation == d.metadata.generation && st.available_replicas == Some(1)).then_some(()))
+        Ok(
+            (st.observed_generation == d.metadata.generation && st.available_replicas == Some(1))
+                .then_some(()),
+        )
     })
     .await
 }
@@ -74,10 +77,14 @@ fn operator_writes(ns: &str) -> usize {
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| {
-            v["userAgent"].as_str().unwrap_or_default().starts_with("wardops/")
+            v["userAgent"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("wardops/")
                 && v["objectRef"]["namespace"] == ns
                 && v["stage"] == "ResponseComplete"
-                && ["create", "update", "patch", "delete"].contains(&v["verb"].as_str().unwrap_or_default())
+                && ["create", "update", "patch", "delete"]
+                    .contains(&v["verb"].as_str().unwrap_or_default())
         })
         .count()
 }
@@ -119,7 +126,8 @@ async fn main() -> Result<()> {
     let start = Instant::now();
     let api = Api::<WardService>::namespaced(c.clone(), &ns_burst.name);
     for i in 0..burst {
-        api.create(&PostParams::default(), &ward_service(&format!("burst-{i}"))).await?;
+        api.create(&PostParams::default(), &ward_service(&format!("burst-{i}")))
+            .await?;
     }
     for i in 0..burst {
         ws_ready(&c, &ns_burst.name, &format!("burst-{i}")).await?;
