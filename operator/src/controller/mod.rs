@@ -57,8 +57,9 @@ impl Context {
         })
     }
 
-    /// Backoff after another failure of `key`: 1 s doubling up to 5 minutes.
-    pub fn next_backoff(&self, key: &str) -> Duration {
+    /// Records another failure of `key`: the backoff (1 s doubling up to 5
+    /// minutes) and whether it is the first of a streak.
+    pub fn next_backoff(&self, key: &str) -> (Duration, bool) {
         let n = self
             .failures
             .lock()
@@ -68,7 +69,7 @@ impl Context {
                 *n
             })
             .unwrap_or(1);
-        backoff(n)
+        (backoff(n), n == 1)
     }
 
     /// Forgets the failures of `key` after a success.

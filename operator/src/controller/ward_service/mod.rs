@@ -55,10 +55,11 @@ pub async fn reconcile(ws: Arc<WardService>, ctx: Arc<Context>) -> Result<Action
     result
 }
 
-/// Requeues a failed reconcile with per-object backoff.
+/// Requeues a failed reconcile with per-object backoff; the first failure of a
+/// streak is also an Event, with the error's category as reason.
 pub fn error_policy(ws: Arc<WardService>, err: &Error, ctx: Arc<Context>) -> Action {
     let key = format!("{}/{}", ws.namespace().unwrap_or_default(), ws.name_any());
-    let wait = ctx.next_backoff(&key);
+    let (wait, first) = ctx.next_backoff(&key);
     warn!(
         kind = KIND,
         namespace = %ws.namespace().unwrap_or_default(),
@@ -68,6 +69,11 @@ pub fn error_policy(ws: Arc<WardService>, err: &Error, ctx: Arc<Context>) -> Act
         retry_in_seconds = wait.as_secs(),
         "reconcile failed"
     );
+    // ApplyFailed already published its Event with the Ready transition.
+    if first && !matches!(err, Error::Apply(e) if !e.is_transient()) {
+        let (category, message) = (err.category(), format!("{err}; retrying"));
+        tokio::spawn(async move { publish(&ctx, &ws, false, category, &message).await });
+    }
     Action::requeue(wait)
 }
 
