@@ -22,7 +22,7 @@ use crate::api::WardService;
 use crate::api::common::{GROUP, VERSION};
 use crate::api::ward_service::{MAX_NAME_LENGTH, ProbeSpec};
 use crate::controller::ward_service::build::{self, BuildError, BuildInput};
-use crate::runtime::settings::WorkloadSettings;
+use crate::runtime::settings::{WorkloadSettings, is_dns_label};
 
 /// Owner uid put on rendered children: a manifest has no uid until the API server creates it.
 pub const PLACEHOLDER_UID: &str = "00000000-0000-0000-0000-000000000000";
@@ -616,16 +616,6 @@ fn range(fail: &mut impl FnMut(&str, String), field: &str, value: i32, min: i32,
 /// `^[a-z]([-a-z0-9]*[a-z0-9])?$`
 fn is_name(s: &str) -> bool {
     s.as_bytes().first().is_some_and(u8::is_ascii_lowercase) && is_dns_label(s)
-}
-
-/// `^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`, at most 63 characters.
-fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
 }
 
 /// `^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`, at most 253 characters.

@@ -158,7 +158,8 @@ impl RunSettings {
     }
 }
 
-fn is_dns_label(s: &str) -> bool {
+/// A DNS-1123 label: at most 63 lowercase letters, digits and '-', alphanumeric at both ends.
+pub(crate) fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
         && s.bytes()
