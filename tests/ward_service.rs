@@ -92,6 +92,12 @@ async fn wait_ready_reason(
     .await
 }
 
+/// Creates a WardService from `spec` and waits until it is Ready.
+async fn create_ready(c: &Client, ns: &str, name: &str, spec: Value) -> Result<WardService> {
+    create(c, ns, &ward_service(name, spec)).await?;
+    wait_ready(c, ns, name).await
+}
+
 async fn wait_ready(c: &Client, ns: &str, name: &str) -> Result<WardService> {
     wait_ready_reason(c, ns, name, "True", "Available").await
 }
@@ -205,13 +211,7 @@ async fn create_makes_children_and_becomes_ready() -> Result<()> {
 #[tokio::test]
 async fn spec_update_propagates_to_children() -> Result<()> {
     let (c, ns) = setup("ws-update", &[]).await?;
-    create(
-        &c,
-        &ns.name,
-        &ward_service("portal", json!({"config": {"A": "1"}})),
-    )
-    .await?;
-    wait_ready(&c, &ns.name, "portal").await?;
+    create_ready(&c, &ns.name, "portal", json!({"config": {"A": "1"}})).await?;
     patch_spec(
         &c,
         &ns.name,
@@ -254,13 +254,13 @@ async fn spec_update_propagates_to_children() -> Result<()> {
 #[tokio::test]
 async fn hand_edit_is_reverted_and_hand_delete_recreated() -> Result<()> {
     let (c, ns) = setup("ws-drift", &[]).await?;
-    create(
+    create_ready(
         &c,
         &ns.name,
-        &ward_service("records", json!({"config": {"MODE": "strict"}})),
+        "records",
+        json!({"config": {"MODE": "strict"}}),
     )
     .await?;
-    wait_ready(&c, &ns.name, "records").await?;
     let cms = Api::<ConfigMap>::namespaced(c.clone(), &ns.name);
     cms.patch(
         "records-config",
@@ -294,19 +294,16 @@ async fn hand_edit_is_reverted_and_hand_delete_recreated() -> Result<()> {
 #[tokio::test]
 async fn removing_optional_fields_removes_their_children() -> Result<()> {
     let (c, ns) = setup("ws-remove", &[]).await?;
-    create(
+    create_ready(
         &c,
         &ns.name,
-        &ward_service(
-            "portal",
-            json!({
-                "ingress": {"host": "dichvucong.hongbang.haiphong.gov.vn"},
-                "autoscaling": {"minReplicas": 2, "maxReplicas": 4},
-            }),
-        ),
+        "portal",
+        json!({
+            "ingress": {"host": "dichvucong.hongbang.haiphong.gov.vn"},
+            "autoscaling": {"minReplicas": 2, "maxReplicas": 4},
+        }),
     )
     .await?;
-    wait_ready(&c, &ns.name, "portal").await?;
     assert!(exists::<Ingress>(&c, &ns.name, "portal").await?);
     assert!(exists::<HorizontalPodAutoscaler>(&c, &ns.name, "portal").await?);
     assert!(exists::<PodDisruptionBudget>(&c, &ns.name, "portal").await?);
@@ -487,13 +484,7 @@ async fn missing_secret_is_reported_and_recovers() -> Result<()> {
 async fn secret_rotation_rolls_pods_exactly_once() -> Result<()> {
     let (c, ns) = setup("ws-rotate", &[]).await?;
     put_secret(&c, &ns.name, "db", &[("password", "first")]).await?;
-    create(
-        &c,
-        &ns.name,
-        &ward_service("one-stop", json!({"secretEnv": [{"name": "DB_PASSWORD", "secretKeyRef": {"name": "db", "key": "password"}}]})),
-    )
-    .await?;
-    wait_ready(&c, &ns.name, "one-stop").await?;
+    create_ready(&c, &ns.name, "one-stop", json!({"secretEnv": [{"name": "DB_PASSWORD", "secretKeyRef": {"name": "db", "key": "password"}}]})).await?;
     assert_eq!(owned_replica_sets(&c, &ns.name, "one-stop").await?.len(), 1);
 
     let rotated = put_secret(&c, &ns.name, "db", &[("password", "second")]).await?;
@@ -570,16 +561,13 @@ async fn classified_service_in_unlabelled_namespace_is_refused() -> Result<()> {
 #[tokio::test]
 async fn classified_service_is_isolated() -> Result<()> {
     let (c, ns) = setup("ws-class-ok", &[("wardops.io/classification", "secret")]).await?;
-    create(
+    create_ready(
         &c,
         &ns.name,
-        &ward_service(
-            "records",
-            json!({"classification": "secret", "replicas": 2}),
-        ),
+        "records",
+        json!({"classification": "secret", "replicas": 2}),
     )
     .await?;
-    wait_ready(&c, &ns.name, "records").await?;
     let d = Api::<Deployment>::namespaced(c.clone(), &ns.name)
         .get("records")
         .await?;
@@ -665,13 +653,7 @@ async fn restricted_pod_security_admits_every_pod() -> Result<()> {
 #[tokio::test]
 async fn paused_leaves_children_alone() -> Result<()> {
     let (c, ns) = setup("ws-paused", &[]).await?;
-    create(
-        &c,
-        &ns.name,
-        &ward_service("portal", json!({"config": {"A": "1"}})),
-    )
-    .await?;
-    wait_ready(&c, &ns.name, "portal").await?;
+    create_ready(&c, &ns.name, "portal", json!({"config": {"A": "1"}})).await?;
     patch_spec(
         &c,
         &ns.name,
@@ -795,8 +777,7 @@ async fn secret_values_never_leak() -> Result<()> {
 #[tokio::test]
 async fn metrics_count_reconciles_without_object_names() -> Result<()> {
     let (c, ns) = setup("ws-metrics", &[]).await?;
-    create(&c, &ns.name, &ward_service("metrics-probe", json!({}))).await?;
-    wait_ready(&c, &ns.name, "metrics-probe").await?;
+    create_ready(&c, &ns.name, "metrics-probe", json!({})).await?;
     let (code, body) = wardops_tests::http_get(&operator().metrics_url).expect("metrics endpoint");
     assert_eq!(code, 200);
     assert!(
@@ -848,17 +829,8 @@ fn operator_writes(ns: &str, skip: usize) -> Result<(usize, Vec<String>)> {
 async fn idle_cluster_gets_no_writes() -> Result<()> {
     let (c, ns) = setup("ws-idle", &[]).await?;
     put_secret(&c, &ns.name, "db", &[("password", "x")]).await?;
-    create(
-        &c,
-        &ns.name,
-        &ward_service(
-            "one-stop",
-            json!({"replicas": 2, "config": {"A": "1"}, "ingress": {"host": "motcua.idle.haiphong.gov.vn"},
-                   "secretEnv": [{"name": "P", "secretKeyRef": {"name": "db", "key": "password"}}]}),
-        ),
-    )
-    .await?;
-    wait_ready(&c, &ns.name, "one-stop").await?;
+    create_ready(&c, &ns.name, "one-stop", json!({"replicas": 2, "config": {"A": "1"}, "ingress": {"host": "motcua.idle.haiphong.gov.vn"},
+                   "secretEnv": [{"name": "P", "secretKeyRef": {"name": "db", "key": "password"}}]})).await?;
     // Let in-flight watch events settle, then mark the audit log.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (mark, before) = operator_writes(&ns.name, 0)?;
