@@ -843,3 +843,42 @@ async fn idle_cluster_gets_no_writes() -> Result<()> {
     assert!(after.is_empty(), "writes at idle: {after:#?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn objects_made_by_someone_else_are_never_taken_over() -> Result<()> {
+    let (c, ns) = setup("ws-taken", &[]).await?;
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "portal-config"},
+        "data": {"OWNER": "someone else"}
+    }))?;
+    Api::<ConfigMap>::namespaced(c.clone(), &ns.name)
+        .create(&PostParams::default(), &cm)
+        .await?;
+    create(
+        &c,
+        &ns.name,
+        &ward_service("portal", json!({"config": {"A": "1"}})),
+    )
+    .await?;
+    let ws = wait_ready_reason(&c, &ns.name, "portal", "False", "ApplyFailed").await?;
+    let msg = &ws.status.unwrap().conditions[0].message;
+    assert!(
+        msg.contains("ConfigMap `portal-config` already exists"),
+        "{msg}"
+    );
+    let data = Api::<ConfigMap>::namespaced(c.clone(), &ns.name)
+        .get("portal-config")
+        .await?
+        .data
+        .unwrap();
+    assert_eq!(
+        data,
+        BTreeMap::from([("OWNER".to_string(), "someone else".to_string())])
+    );
+    // Removing the foreign object lets the WardService proceed.
+    Api::<ConfigMap>::namespaced(c.clone(), &ns.name)
+        .delete("portal-config", &DeleteParams::default())
+        .await?;
+    wait_ready(&c, &ns.name, "portal").await?;
+    Ok(())
+}

@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::labels::FIELD_MANAGER;
+use super::labels::{FIELD_MANAGER, MANAGED_BY, WARD_SERVICE_LABEL};
 
 /// Annotation holding the digest of the last applied configuration.
 pub const APPLIED_DIGEST_ANNOTATION: &str = "wardops.io/applied-digest";
@@ -76,6 +76,35 @@ fn stamp<K: Resource + Serialize>(obj: &mut K) -> Result<String, serde_json::Err
     Ok(d)
 }
 
+/// The resource whose children are applied.
+#[derive(Clone, Copy, Debug)]
+pub struct Owner<'a> {
+    /// Its uid: children carry it in their controller owner reference.
+    pub uid: &'a str,
+    /// Its name: children carry it in the `wardops.io/ward-service` label.
+    pub name: &'a str,
+}
+
+/// Whether wardops may apply over an existing object on behalf of `owner`:
+/// the object is controlled by `owner`, or it has no controller and wardops
+/// made it for a resource of the same name (a retained PersistentVolumeClaim).
+/// Anything else belongs to someone else and is never taken over.
+pub fn may_manage(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    owner: Owner,
+) -> bool {
+    let refs = meta.owner_references.as_deref().unwrap_or_default();
+    match refs.iter().find(|r| r.controller == Some(true)) {
+        Some(controller) => controller.uid == owner.uid,
+        None => {
+            let labels = meta.labels.as_ref();
+            let label = |k: &str| labels.and_then(|l| l.get(k)).map(String::as_str);
+            label("app.kubernetes.io/managed-by") == Some(MANAGED_BY)
+                && label(WARD_SERVICE_LABEL) == Some(owner.name)
+        }
+    }
+}
+
 /// Error of one apply or delete, naming the object.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -87,6 +116,12 @@ pub enum ApplyError {
         #[source]
         source: kube::Error,
     },
+    /// An object of that name exists and belongs to someone else.
+    #[error(
+        "{kind} `{name}` already exists and is not managed by this resource; wardops does not take over \
+         objects it did not create: rename the resource or remove that {kind}"
+    )]
+    NotOwned { kind: String, name: String },
     /// The object could not be serialised (a bug).
     #[error("{kind} {name}: cannot serialise: {source}")]
     Serialise {
@@ -118,7 +153,7 @@ impl ApplyError {
                 ..
             } => s.code == 409 || s.code == 429 || s.code >= 500,
             ApplyError::Api { .. } => true,
-            ApplyError::Serialise { .. } => false,
+            ApplyError::Serialise { .. } | ApplyError::NotOwned { .. } => false,
         }
     }
 }
@@ -128,6 +163,7 @@ impl ApplyError {
 pub async fn apply<K>(
     client: &Client,
     namespace: &str,
+    owner: Owner<'_>,
     mut obj: K,
 ) -> Result<(K, Outcome), ApplyError>
 where
@@ -149,6 +185,9 @@ where
     let want_digest = stamp(&mut obj).map_err(ser)?;
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     if let Some(live) = api.get_opt(&name).await.map_err(api_err)? {
+        if !may_manage(live.meta(), owner) {
+            return Err(ApplyError::NotOwned { kind, name });
+        }
         let same_digest = live.annotations().get(APPLIED_DIGEST_ANNOTATION) == Some(&want_digest);
         let desired = serde_json::to_value(&obj).map_err(ser)?;
         let live_value = serde_json::to_value(&live).map_err(ser)?;
@@ -222,6 +261,55 @@ mod tests {
         assert!(!is_subset(&desired, &json!({"data": {"A": "1"}})));
         assert!(!is_subset(&desired, &json!({"data": {"A": "1", "B": "3"}})));
         assert!(!is_subset(&json!({"l": [1, 2]}), &json!({"l": [1]})));
+    }
+
+    #[test]
+    fn only_own_or_orphaned_wardops_objects_are_managed() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+        let owner = Owner {
+            uid: "u1",
+            name: "one-stop",
+        };
+        let controlled_by = |uid: &str| ObjectMeta {
+            owner_references: Some(vec![OwnerReference {
+                uid: uid.into(),
+                controller: Some(true),
+                ..OwnerReference::default()
+            }]),
+            ..ObjectMeta::default()
+        };
+        assert!(may_manage(&controlled_by("u1"), owner));
+        assert!(
+            !may_manage(&controlled_by("u2"), owner),
+            "another controller's object"
+        );
+        assert!(
+            !may_manage(&ObjectMeta::default(), owner),
+            "an object made by hand"
+        );
+        let retained = ObjectMeta {
+            labels: Some(
+                [
+                    ("app.kubernetes.io/managed-by", "wardops"),
+                    (WARD_SERVICE_LABEL, "one-stop"),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ),
+            ..ObjectMeta::default()
+        };
+        assert!(
+            may_manage(&retained, owner),
+            "a retained PVC of the same name is adopted"
+        );
+        assert!(!may_manage(
+            &retained,
+            Owner {
+                uid: "u1",
+                name: "other"
+            }
+        ));
     }
 
     #[test]

@@ -175,16 +175,17 @@ async fn apply_children(
     c: build::Children,
 ) -> Result<Deployment, ApplyError> {
     let client = &ctx.client;
-    apply::apply(client, ns, c.service_account).await?;
-    apply::apply(client, ns, c.config_map).await?;
+    let owner = apply::Owner { uid, name };
+    apply::apply(client, ns, owner, c.service_account).await?;
+    apply::apply(client, ns, owner, c.config_map).await?;
     // Only a PVC with reclaimPolicy Delete is owned, so a retained one is never deleted here.
-    apply_optional(client, ns, uid, &build::pvc_name(name), c.pvc).await?;
-    apply::apply(client, ns, c.service).await?;
-    let (deployment, _) = apply::apply(client, ns, c.deployment).await?;
-    apply::apply(client, ns, c.network_policy).await?;
-    apply_optional(client, ns, uid, &build::pdb_name(name), c.pdb).await?;
-    apply_optional(client, ns, uid, &build::hpa_name(name), c.hpa).await?;
-    apply_optional(client, ns, uid, &build::ingress_name(name), c.ingress).await?;
+    apply_optional(client, ns, owner, &build::pvc_name(name), c.pvc).await?;
+    apply::apply(client, ns, owner, c.service).await?;
+    let (deployment, _) = apply::apply(client, ns, owner, c.deployment).await?;
+    apply::apply(client, ns, owner, c.network_policy).await?;
+    apply_optional(client, ns, owner, &build::pdb_name(name), c.pdb).await?;
+    apply_optional(client, ns, owner, &build::hpa_name(name), c.hpa).await?;
+    apply_optional(client, ns, owner, &build::ingress_name(name), c.ingress).await?;
     Ok(deployment)
 }
 
@@ -192,7 +193,7 @@ async fn apply_children(
 async fn apply_optional<K>(
     client: &kube::Client,
     ns: &str,
-    uid: &str,
+    owner: apply::Owner<'_>,
     name: &str,
     obj: Option<K>,
 ) -> Result<(), ApplyError>
@@ -205,8 +206,8 @@ where
     K::DynamicType: Default,
 {
     match obj {
-        Some(obj) => apply::apply(client, ns, obj).await.map(|_| ()),
-        None => apply::delete_owned::<K>(client, ns, name, uid)
+        Some(obj) => apply::apply(client, ns, owner, obj).await.map(|_| ()),
+        None => apply::delete_owned::<K>(client, ns, name, owner.uid)
             .await
             .map(|_| ()),
     }
