@@ -46,3 +46,144 @@ pub fn crd_files() -> Result<Vec<(String, String)>, serde_yaml::Error> {
         .map(|crd| Ok((format!("{}.yaml", crd.spec.names.plural), crd_yaml(crd)?)))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::backup_policy::BackupPolicySpec;
+    use super::common::Classification;
+    use super::data_connector::{ConnectorMode, DataConnectorSpec};
+    use super::ward_service::{ReclaimPolicy, Tier};
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ward_service_defaults() {
+        let spec: WardServiceSpec = serde_json::from_value(json!({
+            "ward": {"code": "11311", "name": "Phường Hồng Bàng"},
+            "image": "nginx:1.27",
+            "storage": {"size": "1Gi"},
+            "autoscaling": {"maxReplicas": 3},
+        }))
+        .unwrap();
+        assert_eq!(spec.replicas, 1);
+        assert_eq!(spec.port, 8080);
+        assert_eq!(spec.classification, Classification::Internal);
+        assert_eq!(spec.ward.tier, Tier::Ward);
+        assert!(!spec.paused);
+        let storage = spec.storage.unwrap();
+        assert_eq!(storage.reclaim_policy, ReclaimPolicy::Retain);
+        assert_eq!(storage.mount_path, "/var/lib/wardops/data");
+        let a = spec.autoscaling.unwrap();
+        assert_eq!(
+            (a.min_replicas, a.target_cpu_utilization_percentage),
+            (1, 80)
+        );
+    }
+
+    #[test]
+    fn data_connector_and_backup_policy_defaults() {
+        let dc: DataConnectorSpec = serde_json::from_value(json!({
+            "wardServiceRef": {"name": "one-stop"},
+            "source": {"kind": "population", "endpoint": "https://dancu.haiphong.gov.vn"},
+            "credentialsSecretRef": {"name": "dan-cu"},
+            "datasets": ["cong-dan"],
+        }))
+        .unwrap();
+        assert_eq!(dc.mode, ConnectorMode::Proxy);
+        assert_eq!(dc.classification, None, "inherits the WardService's");
+        let bp: BackupPolicySpec = serde_json::from_value(json!({
+            "target": {"wardServiceRef": {"name": "one-stop"}},
+            "schedule": "30 1 * * *",
+            "retention": {"keepDaily": 7},
+            "destination": {"pvc": {"claimName": "backups"}},
+        }))
+        .unwrap();
+        assert_eq!(bp.time_zone, "Asia/Ho_Chi_Minh");
+        assert_eq!(bp.classification, Classification::Internal);
+        assert!(!bp.suspend);
+    }
+
+    /// Every sample parses into the types and serialises back to the same
+    /// spec, Vietnamese text included.
+    #[test]
+    fn samples_round_trip_through_the_types() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/samples");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for doc in serde_yaml::Deserializer::from_str(&text) {
+                let v: serde_json::Value = serde::Deserialize::deserialize(doc).unwrap();
+                let spec = &v["spec"];
+                let back = match v["kind"].as_str() {
+                    Some("WardService") => serde_json::to_value(
+                        serde_json::from_value::<WardServiceSpec>(spec.clone()).unwrap(),
+                    ),
+                    Some("DataConnector") => serde_json::to_value(
+                        serde_json::from_value::<DataConnectorSpec>(spec.clone()).unwrap(),
+                    ),
+                    Some("BackupPolicy") => serde_json::to_value(
+                        serde_json::from_value::<BackupPolicySpec>(spec.clone()).unwrap(),
+                    ),
+                    _ => continue,
+                }
+                .unwrap();
+                seen += 1;
+                // Defaults may be added; nothing the sample says may change.
+                for (k, want) in spec.as_object().unwrap() {
+                    assert_eq!(&back[k], want, "{}: spec.{k}", v["metadata"]["name"]);
+                }
+            }
+        }
+        assert!(seen >= 6, "only {seen} custom resources in the samples");
+    }
+
+    #[test]
+    fn classification_is_ordered_and_parsed() {
+        use Classification::*;
+        assert!(Public < Internal && Internal < Confidential && Confidential < Secret);
+        assert!(
+            Confidential.is_classified() && Secret.is_classified() && !Internal.is_classified()
+        );
+        for c in Classification::ALL {
+            assert_eq!(Classification::parse(c.as_str()), Some(c));
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+        }
+        assert_eq!(Classification::parse("topsecret"), None);
+    }
+
+    #[test]
+    fn crds_carry_names_columns_and_status() {
+        for crd in crds() {
+            let v = crd.spec.versions[0].clone();
+            assert!(
+                v.subresources.and_then(|s| s.status).is_some(),
+                "status subresource"
+            );
+            let cols: Vec<String> = v
+                .additional_printer_columns
+                .unwrap()
+                .into_iter()
+                .map(|c| c.name)
+                .collect();
+            for want in ["Ready", "Reason", "Age"] {
+                assert!(
+                    cols.iter().any(|c| c == want),
+                    "{}: {want} column",
+                    crd.spec.names.kind
+                );
+            }
+            assert_eq!(
+                crd.spec.names.categories.as_deref(),
+                Some(&["wardops".to_string()][..])
+            );
+            assert_eq!(crd.spec.names.short_names.as_ref().map(Vec::len), Some(1));
+        }
+        assert!(
+            crds_yaml()
+                .unwrap()
+                .matches("kind: CustomResourceDefinition")
+                .count()
+                == 3
+        );
+    }
+}
