@@ -34,4 +34,13 @@ cargo build --workspace --locked --all-targets
 log "unit and integration tests"
 # shellcheck disable=SC1091
 source .testenv/env
-cargo test --workspace --locked --no-fail-fast
+log_file=$(mktemp)
+set +e
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log_file"
+rc=${PIPESTATUS[0]}
+set -e
+# One summary line over every test binary (cargo prints one per binary).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "\nwardops: %d passed, %d failed\n", p, f }' "$log_file"
+rm -f "$log_file"
+exit "$rc"
