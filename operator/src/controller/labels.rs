@@ -36,8 +36,6 @@ pub const RECLAIM_POLICY_ANNOTATION: &str = "wardops.io/reclaim-policy";
 pub const COMPONENT_WARD_SERVICE: &str = "ward-service";
 /// `app.kubernetes.io/component` of a connector gateway's objects.
 pub const COMPONENT_CONNECTOR: &str = "connector-gateway";
-/// `app.kubernetes.io/component` of backup objects.
-pub const COMPONENT_BACKUP: &str = "backup";
 
 /// Selector labels: stable for the life of an object (Deployment selectors are immutable).
 pub fn selector_labels(component: &str, instance: &str) -> BTreeMap<String, String> {

@@ -50,7 +50,6 @@ pub struct Metrics {
     durations: Family<KindLabels, Histogram>,
     resources: Family<ReadyLabels, Gauge>,
     leader: Gauge<i64, AtomicI64>,
-    backups_overdue: Gauge<i64, AtomicI64>,
     ready_sources: std::sync::Mutex<Vec<ReadyCounter>>,
 }
 
@@ -86,10 +85,12 @@ impl Default for Metrics {
             "1 while this replica is the leader",
             leader.clone(),
         );
+        // Registered now so dashboards and alerts have the series; the
+        // BackupPolicy controller (a later release) sets it. Until then: 0.
         registry.register(
             "backup_policies_overdue",
             "BackupPolicies whose last successful backup is older than their expected window",
-            backups_overdue.clone(),
+            backups_overdue,
         );
         Metrics {
             registry,
@@ -98,7 +99,6 @@ impl Default for Metrics {
             durations,
             resources,
             leader,
-            backups_overdue,
             ready_sources: std::sync::Mutex::new(Vec::new()),
         }
     }
@@ -131,11 +131,6 @@ impl Metrics {
     /// Sets the leader gauge.
     pub fn set_leader(&self, leading: bool) {
         self.leader.set(i64::from(leading));
-    }
-
-    /// Sets the overdue-backups gauge.
-    pub fn set_backups_overdue(&self, n: i64) {
-        self.backups_overdue.set(n);
     }
 
     /// Adds a source of ready counts, read at every scrape.

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -480,9 +480,6 @@ pub fn controller(
         .for_each(|_| futures::future::ready(()));
     (store, fut)
 }
-
-/// How long `wardops run` waits between resyncs of an unchanged WardService.
-pub const DEFAULT_RESYNC: Duration = Duration::from_secs(3600);
 
 #[cfg(test)]
 mod tests {
