@@ -90,6 +90,13 @@ start() {
     sleep 0.1
   done
   [[ -s $pids/$name.pid ]] || die "$name: did not start (see $logs/$name.log)"
+  # The pid file is written just before the wrapper shell execs the binary:
+  # wait for the exec, so later liveness checks see the binary, not the shell.
+  for ((i = 0; i < 100; i++)); do
+    testenv_alive "$pids" "$name" && break
+    sleep 0.05
+  done
+  testenv_alive "$pids" "$name" || die "$name: exited at start (see $logs/$name.log)"
   log "$name: started (pid $(cat "$pids/$name.pid"), log $logs/$name.log)"
 }
 
