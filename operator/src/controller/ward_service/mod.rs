@@ -52,14 +52,22 @@ pub async fn reconcile(ws: Arc<WardService>, ctx: Arc<Context>) -> Result<Action
         start.elapsed(),
         result.as_ref().err().map(Error::category),
     );
+    // Any outcome that is not an error (blocked ones included) ends a failure streak.
+    if result.is_ok() {
+        ctx.reset_backoff(&backoff_key(&ws));
+    }
     result
+}
+
+/// Key of a WardService's failure streak.
+fn backoff_key(ws: &WardService) -> String {
+    format!("{}/{}", ws.namespace().unwrap_or_default(), ws.name_any())
 }
 
 /// Requeues a failed reconcile with per-object backoff; the first failure of a
 /// streak is also an Event, with the error's category as reason.
 pub fn error_policy(ws: Arc<WardService>, err: &Error, ctx: Arc<Context>) -> Action {
-    let key = format!("{}/{}", ws.namespace().unwrap_or_default(), ws.name_any());
-    let (wait, first) = ctx.next_backoff(&key);
+    let (wait, first) = ctx.next_backoff(&backoff_key(&ws));
     warn!(
         kind = KIND,
         namespace = %ws.namespace().unwrap_or_default(),
@@ -151,7 +159,7 @@ async fn reconcile_inner(ws: &WardService, ctx: &Context) -> Result<Action, Erro
     let state = status::deployment_state(&deployment);
     let extras = Extras {
         ready_replicas: state.ready,
-        endpoint: format!("http://{}.{ns}.svc:{port}", build::service_name(&name)),
+        endpoint: build::service::endpoint_url(&name, &ns, port),
         connectors,
     };
     update_status(
@@ -161,7 +169,6 @@ async fn reconcile_inner(ws: &WardService, ctx: &Context) -> Result<Action, Erro
         Some(extras),
     )
     .await?;
-    ctx.reset_backoff(&format!("{ns}/{name}"));
     Ok(Action::requeue(ctx.resync))
 }
 
