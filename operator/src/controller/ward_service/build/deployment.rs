@@ -162,23 +162,15 @@ pub fn secret_versions_annotation(versions: &BTreeMap<String, String>) -> Option
 /// Stable digest of `spec.config` (FNV-1a 64, 16 hex digits). Not a security
 /// measure: the configuration is not secret, the digest only detects a change.
 pub fn config_hash(config: &BTreeMap<String, String>) -> String {
-    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut hash = OFFSET_BASIS;
-    let mut feed = |bytes: &[u8]| {
-        for b in bytes {
-            hash ^= u64::from(*b);
-            hash = hash.wrapping_mul(PRIME);
-        }
-    };
     // Length prefixes keep `{"a": "bc"}` and `{"ab": "c"}` apart.
+    let mut bytes = Vec::new();
     for (key, value) in config {
-        feed(&(key.len() as u64).to_le_bytes());
-        feed(key.as_bytes());
-        feed(&(value.len() as u64).to_le_bytes());
-        feed(value.as_bytes());
+        bytes.extend_from_slice(&(key.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(key.as_bytes());
+        bytes.extend_from_slice(&(value.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(value.as_bytes());
     }
-    format!("{hash:016x}")
+    crate::controller::apply::digest(&bytes)
 }
 
 fn runtime_default_seccomp() -> SeccompProfile {
