@@ -5,7 +5,11 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{Classification, LocalObjectRef, SecretKeyRef, SecretRef};
+use super::common::{
+    CRON_MESSAGE, CRON_RULE, Classification, HTTP_URL_RULE, LocalObjectRef, SecretKeyRef,
+    SecretRef, TIME_ZONE_MESSAGE, TIME_ZONE_RULE, classified_cel_list, classified_prose,
+    name_message, name_rule,
+};
 
 /// Longest BackupPolicy name: its CronJobs are named `<policy>-<ward service>`
 /// (shortened with a hash when needed) within CronJob's 52-character limit.
@@ -28,12 +32,12 @@ pub const MAX_NAME_LENGTH: usize = 30;
     printcolumn(name = "Suspended", type_ = "boolean", json_path = ".spec.suspend", priority = "1"),
     printcolumn(name = "Last Success", type_ = "date", json_path = ".status.lastSuccessfulTime"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
-    validation = Rule::new("self.metadata.name.size() <= 30 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')")
-        .message("metadata.name: must be at most 30 characters of lowercase letters, digits and '-' (CronJobs are named <policy>-<ward service>)")
+    validation = Rule::new(name_rule(MAX_NAME_LENGTH))
+        .message(kube::core::Message::Message(name_message(MAX_NAME_LENGTH, "CronJobs are named <policy>-<ward service>")))
 
 )]
-#[x_kube(validation = Rule::new("!(self.classification in ['confidential', 'secret']) || has(self.encryption)")
-    .message("spec.encryption: required when spec.classification is confidential or secret (set spec.encryption.keySecretRef)")
+#[x_kube(validation = Rule::new(format!("!(self.classification in {}) || has(self.encryption)", classified_cel_list()))
+    .message(kube::core::Message::Message(format!("spec.encryption: required when spec.classification is {} (set spec.encryption.keySecretRef)", classified_prose())))
     .field_path(".encryption"))]
 #[serde(rename_all = "camelCase")]
 pub struct BackupPolicySpec {
@@ -42,15 +46,13 @@ pub struct BackupPolicySpec {
 
     /// When to back up: a cron expression with 5 fields, e.g. `30 1 * * *`.
     #[schemars(length(max = 128))]
-    #[x_kube(validation = Rule::new("self.matches('^[0-9A-Za-z*,/?-]+( +[0-9A-Za-z*,/?-]+){4}$')")
-        .message("spec.schedule: must be a cron expression with exactly 5 fields (minute hour day-of-month month day-of-week), e.g. '30 1 * * *'"))]
+    #[x_kube(validation = Rule::new(CRON_RULE).message(CRON_MESSAGE))]
     pub schedule: String,
 
     /// IANA time zone of `schedule`.
     #[serde(default = "default_time_zone")]
     #[schemars(length(max = 64))]
-    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z]+(/[A-Za-z0-9_+-]+)*$')")
-        .message("spec.timeZone: must be an IANA time zone name such as Asia/Ho_Chi_Minh or UTC"))]
+    #[x_kube(validation = Rule::new(TIME_ZONE_RULE).message(TIME_ZONE_MESSAGE))]
     pub time_zone: String,
 
     /// Stops scheduling new backups; running ones finish.
@@ -97,11 +99,16 @@ pub struct BackupTarget {
     pub selector: Option<LabelSelector>,
 }
 
+/// The fields of [`Retention`], for its rule and message.
+pub const RETENTION_FIELDS: [&str; 4] = ["keepLast", "keepDaily", "keepWeekly", "keepMonthly"];
+
 /// How many snapshots to keep (restic's `forget` policy).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("[self.?keepLast.orValue(0), self.?keepDaily.orValue(0), self.?keepWeekly.orValue(0), self.?keepMonthly.orValue(0)].exists(n, n > 0)")
-    .message("spec.retention: at least one of keepLast, keepDaily, keepWeekly, keepMonthly must be greater than 0"))]
+#[x_kube(validation = Rule::new(
+        RETENTION_FIELDS.map(|f| format!("(has(self.{f}) && self.{f} > 0)")).join(" || "))
+    .message(kube::core::Message::Message(format!(
+        "spec.retention: at least one of {} must be greater than 0", RETENTION_FIELDS.join(", ")))))]
 pub struct Retention {
     /// Keep the last N snapshots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,7 +148,7 @@ pub struct Destination {
 pub struct S3Destination {
     /// URL of the object store, e.g. `https://s3.dc.haiphong.gov.vn`.
     #[schemars(length(min = 1, max = 2048))]
-    #[x_kube(validation = Rule::new("isURL(self) && (self.startsWith('https://') || self.startsWith('http://'))")
+    #[x_kube(validation = Rule::new(HTTP_URL_RULE)
         .message("spec.destination.s3.endpoint: must be an http:// or https:// URL"))]
     pub endpoint: String,
     /// Bucket name.
@@ -187,6 +194,7 @@ pub struct BackupPolicyStatus {
     pub observed_generation: Option<i64>,
     /// `Ready`, `Progressing` and `Degraded`, with stable CamelCase reasons.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
     /// Most recent time any target's backup was scheduled.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -79,6 +79,55 @@ impl std::fmt::Display for Classification {
     }
 }
 
+/// CEL list literal of the classified levels, e.g. `['confidential', 'secret']`,
+/// derived from [`Classification::ALL`] so that CRD rules and code agree.
+pub fn classified_cel_list() -> String {
+    let levels: Vec<String> = Classification::ALL
+        .into_iter()
+        .filter(|c| c.is_classified())
+        .map(|c| format!("'{c}'"))
+        .collect();
+    format!("[{}]", levels.join(", "))
+}
+
+/// The classified levels in prose, e.g. `confidential or secret`, for messages.
+pub fn classified_prose() -> String {
+    let levels: Vec<&str> = Classification::ALL
+        .into_iter()
+        .filter(|c| c.is_classified())
+        .map(Classification::as_str)
+        .collect();
+    levels.join(" or ")
+}
+
+/// Pattern of a wardops resource name: a DNS label that starts with a letter.
+pub const NAME_PATTERN: &str = "^[a-z]([-a-z0-9]*[a-z0-9])?$";
+
+/// Root CEL rule that bounds `metadata.name` to `max` characters of [`NAME_PATTERN`].
+pub fn name_rule(max: usize) -> String {
+    format!("self.metadata.name.size() <= {max} && self.metadata.name.matches('{NAME_PATTERN}')")
+}
+
+/// Message of [`name_rule`]; `why` says what the limit leaves room for.
+pub fn name_message(max: usize, why: &str) -> String {
+    format!(
+        "metadata.name: must be at most {max} characters, start with a lowercase letter and contain only lowercase letters, digits and '-' ({why})"
+    )
+}
+
+/// CEL rule of a cron schedule: exactly 5 fields (no macros such as `@daily`).
+pub const CRON_RULE: &str = "self.matches('^[0-9A-Za-z*,/?-]+( +[0-9A-Za-z*,/?-]+){4}$')";
+/// Message of [`CRON_RULE`].
+pub const CRON_MESSAGE: &str = "spec.schedule: must be a cron expression with exactly 5 fields (minute hour day-of-month month day-of-week), e.g. '30 1 * * *'";
+/// CEL rule of the shape of an IANA time zone name (the operator checks the name itself).
+pub const TIME_ZONE_RULE: &str = "self.matches('^[A-Za-z]+(/[A-Za-z0-9_+-]+)*$')";
+/// Message of [`TIME_ZONE_RULE`].
+pub const TIME_ZONE_MESSAGE: &str =
+    "spec.timeZone: must be an IANA time zone name such as Asia/Ho_Chi_Minh or UTC";
+/// CEL rule of an http(s) URL.
+pub const HTTP_URL_RULE: &str =
+    "isURL(self) && (self.startsWith('https://') || self.startsWith('http://'))";
+
 /// A reference to an object of another kind in the same namespace.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 pub struct LocalObjectRef {

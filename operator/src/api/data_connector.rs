@@ -5,7 +5,10 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{Classification, LocalObjectRef, SecretKeyRef, SecretRef};
+use super::common::{
+    CRON_MESSAGE, CRON_RULE, Classification, HTTP_URL_RULE, LocalObjectRef, SecretKeyRef,
+    SecretRef, TIME_ZONE_MESSAGE, TIME_ZONE_RULE, name_message, name_rule,
+};
 
 /// Longest DataConnector name: its gateway Deployment and Service are named
 /// `<name>-connector`, within the 63-character limit.
@@ -32,8 +35,8 @@ pub const MAX_NAME_LENGTH: usize = 40;
     printcolumn(name = "Last Sync", type_ = "date", json_path = ".status.lastSyncTime", priority = "1"),
     printcolumn(name = "Since", type_ = "date", json_path = r#".status.conditions[?(@.type=="Ready")].lastTransitionTime"#),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
-    validation = Rule::new("self.metadata.name.size() <= 40 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')")
-        .message("metadata.name: must be at most 40 characters, start with a lowercase letter and contain only lowercase letters, digits and '-' (the gateway is named <name>-connector)")
+    validation = Rule::new(name_rule(MAX_NAME_LENGTH))
+        .message(kube::core::Message::Message(name_message(MAX_NAME_LENGTH, "the gateway is named <name>-connector")))
 
 )]
 #[x_kube(validation = Rule::new("self.mode != 'sync' || has(self.schedule)")
@@ -61,15 +64,13 @@ pub struct DataConnectorSpec {
     /// When a `sync` connector runs: a cron expression with 5 fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 128))]
-    #[x_kube(validation = Rule::new("self.matches('^[0-9A-Za-z*,/?-]+( +[0-9A-Za-z*,/?-]+){4}$')")
-        .message("spec.schedule: must be a cron expression with exactly 5 fields (minute hour day-of-month month day-of-week), e.g. '0 2 * * *'"))]
+    #[x_kube(validation = Rule::new(CRON_RULE).message(CRON_MESSAGE))]
     pub schedule: Option<String>,
 
     /// IANA time zone of `schedule`, e.g. `Asia/Ho_Chi_Minh`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64))]
-    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z]+(/[A-Za-z0-9_+-]+)*$')")
-        .message("spec.timeZone: must be an IANA time zone name such as Asia/Ho_Chi_Minh or UTC"))]
+    #[x_kube(validation = Rule::new(TIME_ZONE_RULE).message(TIME_ZONE_MESSAGE))]
     pub time_zone: Option<String>,
 
     /// Connector image; the operator's default connector gateway image when omitted.
@@ -80,6 +81,7 @@ pub struct DataConnectorSpec {
     /// The datasets the ward may read (data minimisation), passed to the
     /// connector as configuration.
     #[schemars(length(min = 1, max = 64), inner(length(min = 1, max = 63)))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
     #[x_kube(validation = Rule::new("self.all(d, d.matches('^[a-z0-9]([-_.a-z0-9]*[a-z0-9])?$'))")
         .message("spec.datasets: every entry must be a dataset name of lowercase letters, digits, '-', '_' and '.'"))]
     pub datasets: Vec<String>,
@@ -128,7 +130,7 @@ pub struct Source {
 
     /// URL of the source API, e.g. `https://dancu.haiphong.gov.vn/api`.
     #[schemars(length(min = 1, max = 2048))]
-    #[x_kube(validation = Rule::new("isURL(self) && (self.startsWith('https://') || self.startsWith('http://'))")
+    #[x_kube(validation = Rule::new(HTTP_URL_RULE)
         .message("spec.source.endpoint: must be an http:// or https:// URL"))]
     pub endpoint: String,
 
@@ -136,6 +138,7 @@ pub struct Source {
     /// network policy lets it reach.
     #[serde(default, rename = "egressCIDRs", skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32), inner(length(max = 43)))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
     #[x_kube(validation = Rule::new("self.all(c, isCIDR(c))")
         .message("spec.source.egressCIDRs: every entry must be a CIDR such as 10.20.0.0/16"))]
     pub egress_cidrs: Vec<String>,
@@ -171,6 +174,7 @@ pub struct DataConnectorStatus {
     pub observed_generation: Option<i64>,
     /// `Ready`, `Progressing` and `Degraded`, with stable CamelCase reasons.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
     /// In-cluster URL of the gateway (`proxy` mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]

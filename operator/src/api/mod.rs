@@ -3,6 +3,7 @@
 pub mod backup_policy;
 pub mod common;
 pub mod data_connector;
+pub mod validation;
 pub mod ward_service;
 
 pub use backup_policy::{BackupPolicy, BackupPolicySpec, BackupPolicyStatus};

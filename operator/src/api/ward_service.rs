@@ -8,11 +8,19 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{Classification, SecretKeyRef};
+use super::common::{
+    Classification, SecretKeyRef, classified_cel_list, classified_prose, name_message, name_rule,
+};
 
 /// Longest WardService name: child objects add suffixes such as `-config` and `-data`,
 /// and connector gateways `-<connector>`, within Kubernetes' 63-character limits.
 pub const MAX_NAME_LENGTH: usize = 40;
+/// Most keys in `spec.config`.
+pub const MAX_CONFIG_KEYS: usize = 256;
+/// Longest environment variable name (a `spec.config` key or a `secretEnv` name).
+pub const MAX_ENV_NAME_LENGTH: usize = 128;
+/// Pattern of an environment variable name.
+pub const ENV_NAME_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_]*$";
 
 /// A public-service instance of one ward or commune (one-stop system, portal back
 /// end, records service), with its configuration, credentials by reference,
@@ -35,15 +43,15 @@ pub const MAX_NAME_LENGTH: usize = 40;
     printcolumn(name = "Available", type_ = "integer", json_path = ".status.readyReplicas", priority = "1"),
     printcolumn(name = "Since", type_ = "date", json_path = r#".status.conditions[?(@.type=="Ready")].lastTransitionTime"#),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
-    validation = Rule::new("self.metadata.name.size() <= 40 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')")
-        .message("metadata.name: must be at most 40 characters, start with a lowercase letter and contain only lowercase letters, digits and '-' (child objects add suffixes within the 63-character limit)")
+    validation = Rule::new(name_rule(MAX_NAME_LENGTH))
+        .message(kube::core::Message::Message(name_message(MAX_NAME_LENGTH, "child objects add suffixes within the 63-character limit")))
 
 )]
-#[x_kube(validation = Rule::new("!(self.classification in ['confidential', 'secret']) || !has(self.ingress)")
-    .message("spec.ingress: not allowed when spec.classification is confidential or secret; classified services are reachable only inside the cluster")
+#[x_kube(validation = Rule::new(format!("!(self.classification in {}) || !has(self.ingress)", classified_cel_list()))
+    .message(kube::core::Message::Message(format!("spec.ingress: not allowed when spec.classification is {}; classified services are reachable only inside the cluster", classified_prose())))
     .field_path(".ingress"))]
-#[x_kube(validation = Rule::new("!(self.classification in ['confidential', 'secret']) || !has(self.egressCIDRs) || size(self.egressCIDRs) == 0")
-    .message("spec.egressCIDRs: not allowed when spec.classification is confidential or secret; classified services reach the outside only through their DataConnectors")
+#[x_kube(validation = Rule::new(format!("!(self.classification in {}) || !has(self.egressCIDRs) || size(self.egressCIDRs) == 0", classified_cel_list()))
+    .message(kube::core::Message::Message(format!("spec.egressCIDRs: not allowed when spec.classification is {}; classified services reach the outside only through their DataConnectors", classified_prose())))
     .field_path(".egressCIDRs"))]
 #[x_kube(validation = Rule::new("!has(self.secretEnv) || !has(self.config) || self.secretEnv.all(e, !(e.name in self.config))")
     .message("spec.secretEnv: an entry's name is also a key of spec.config; each environment variable must come from one place")
@@ -82,18 +90,18 @@ pub struct WardServiceSpec {
     /// Plain configuration, given to the service as environment variables through
     /// a ConfigMap. Never put credentials here: use `secretEnv`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("maxProperties" = 256))]
-    #[x_kube(validation = Rule::new("self.all(k, k.matches('^[A-Za-z_][A-Za-z0-9_]*$') && size(k) <= 128)")
-        .message("spec.config: every key must be an environment variable name (letters, digits and '_', not starting with a digit, at most 128 characters)"))]
+    #[schemars(extend("maxProperties" = MAX_CONFIG_KEYS))]
+    #[x_kube(validation = Rule::new(format!("self.all(k, k.matches('{ENV_NAME_PATTERN}') && size(k) <= {MAX_ENV_NAME_LENGTH})"))
+        .message(kube::core::Message::Message(format!("spec.config: every key must be an environment variable name (letters, digits and '_', not starting with a digit, at most {MAX_ENV_NAME_LENGTH} characters)"))))]
     pub config: BTreeMap<String, String>,
 
     /// Environment variables that come from Secret keys, by reference only.
     /// wardops checks that each Secret and key exists and rolls the pods when a
     /// referenced Secret changes; it never reads or copies the values.
+    /// A list keyed by `name`: each variable appears once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
-    #[x_kube(validation = Rule::new("self.all(x, self.exists_one(y, y.name == x.name))")
-        .message("spec.secretEnv: names must be unique"))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     pub secret_env: Vec<SecretEnvVar>,
 
     /// A persistent volume for the service's data.
@@ -115,6 +123,7 @@ pub struct WardServiceSpec {
     /// are reached through DataConnectors instead.
     #[serde(default, rename = "egressCIDRs", skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32), inner(length(max = 43)))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
     #[x_kube(validation = Rule::new("self.all(c, isCIDR(c))")
         .message("spec.egressCIDRs: every entry must be a CIDR such as 10.20.0.0/16"))]
     pub egress_cidrs: Vec<String>,
@@ -185,10 +194,7 @@ impl Tier {
 #[serde(rename_all = "camelCase")]
 pub struct SecretEnvVar {
     /// Name of the environment variable.
-    #[schemars(
-        length(min = 1, max = 128),
-        regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$")
-    )]
+    #[schemars(length(min = 1, max = MAX_ENV_NAME_LENGTH), regex(pattern = ENV_NAME_PATTERN))]
     pub name: String,
     /// The Secret and key that hold the value.
     pub secret_key_ref: SecretKeyRef,
@@ -247,8 +253,12 @@ pub struct Autoscaling {
     /// Most pods, 1 to 100.
     #[schemars(range(min = 1, max = 100))]
     pub max_replicas: i32,
-    /// Average CPU utilisation to aim for, in percent of the CPU request.
-    #[serde(default = "default_target_cpu")]
+    /// Average CPU utilisation to aim for, in percent of the CPU request (as in
+    /// a HorizontalPodAutoscaler's `targetCPUUtilizationPercentage`).
+    #[serde(
+        default = "default_target_cpu",
+        rename = "targetCPUUtilizationPercentage"
+    )]
     #[schemars(range(min = 1, max = 100))]
     pub target_cpu_utilization_percentage: i32,
 }
@@ -338,6 +348,7 @@ pub struct WardServiceStatus {
     pub observed_generation: Option<i64>,
     /// `Ready`, `Progressing` and `Degraded`, with stable CamelCase reasons.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
     /// Pods of the current Deployment that are ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -347,6 +358,7 @@ pub struct WardServiceStatus {
     pub endpoint: Option<String>,
     /// DataConnectors wired into this service.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     pub connectors: Vec<ConnectorRef>,
 }
 

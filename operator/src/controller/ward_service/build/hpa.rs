@@ -55,7 +55,7 @@ mod tests {
     #[test]
     fn scales_the_deployment_on_cpu() {
         let ws = ward_with(json!({
-            "autoscaling": { "minReplicas": 2, "maxReplicas": 8, "targetCpuUtilizationPercentage": 60 },
+            "autoscaling": { "minReplicas": 2, "maxReplicas": 8, "targetCPUUtilizationPercentage": 60 },
         }));
         let hpa = build(&ws).hpa.unwrap();
         assert_eq!(hpa.metadata.name.as_deref(), Some("one-stop"));

@@ -65,6 +65,48 @@ pub struct Children {
     pub ingress: Option<Ingress>,
 }
 
+/// One child in apply order; an optional child that is `None` must not exist.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Child {
+    /// See [`Children::service_account`].
+    ServiceAccount(ServiceAccount),
+    /// See [`Children::config_map`].
+    ConfigMap(ConfigMap),
+    /// See [`Children::pvc`].
+    Pvc(Option<PersistentVolumeClaim>),
+    /// See [`Children::service`].
+    Service(Service),
+    /// See [`Children::deployment`].
+    Deployment(Deployment),
+    /// See [`Children::network_policy`].
+    NetworkPolicy(NetworkPolicy),
+    /// See [`Children::pdb`].
+    Pdb(Option<PodDisruptionBudget>),
+    /// See [`Children::hpa`].
+    Hpa(Option<HorizontalPodAutoscaler>),
+    /// See [`Children::ingress`].
+    Ingress(Option<Ingress>),
+}
+
+impl Children {
+    /// The one apply order, used by the reconcile and by `wardops render`:
+    /// identities and volumes before the pods that use them, the Service
+    /// before the Ingress that points at it.
+    pub fn in_apply_order(self) -> [Child; 9] {
+        [
+            Child::ServiceAccount(self.service_account),
+            Child::ConfigMap(self.config_map),
+            Child::Pvc(self.pvc),
+            Child::Service(self.service),
+            Child::Deployment(self.deployment),
+            Child::NetworkPolicy(self.network_policy),
+            Child::Pdb(self.pdb),
+            Child::Hpa(self.hpa),
+            Child::Ingress(self.ingress),
+        ]
+    }
+}
+
 /// Why children cannot be built.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum BuildError {
