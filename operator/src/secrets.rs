@@ -1,12 +1,15 @@
 //! Secret references: check that each referenced Secret and key exists, and
-//! collect `resourceVersion` stamps for rollouts. Secret values are read only
-//! to test a key's presence, inside this module, and are never returned,
-//! logged or copied anywhere.
+//! collect `resourceVersion` stamps for rollouts. A Secret is read (once per
+//! resourceVersion) only to learn its key names, inside this module; its
+//! values are never kept, returned, logged or copied anywhere.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::Mutex;
 
 use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt};
 
 /// One place in a spec that refers to a Secret (and maybe a key).
@@ -69,30 +72,94 @@ impl SecretCheck {
     }
 }
 
-/// Checks `uses` in `namespace`, fetching each distinct Secret once.
-pub async fn check(
+/// The Secrets a reconcile may refer to, from a metadata-only watch cache,
+/// and the key names of each referenced Secret at its current
+/// resourceVersion. A reconcile reads a Secret from the API server only when
+/// its resourceVersion changed since the key names were last read (a rotation
+/// or a new Secret): an unchanged cluster costs no request.
+pub struct SecretIndex {
+    meta: Store<PartialObjectMeta<Secret>>,
+    /// (namespace, name) -> (resourceVersion, key names). Never a value.
+    keys: Mutex<HashMap<(String, String), (String, Vec<String>)>>,
+}
+
+impl SecretIndex {
+    /// An index over the metadata cache `meta`.
+    pub fn new(meta: Store<PartialObjectMeta<Secret>>) -> Self {
+        SecretIndex {
+            meta,
+            keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The metadata cache (for readiness and size).
+    pub fn store(&self) -> &Store<PartialObjectMeta<Secret>> {
+        &self.meta
+    }
+
+    fn cached_keys(&self, id: &(String, String), version: &str) -> Option<Vec<String>> {
+        let keys = self.keys.lock().ok()?;
+        keys.get(id)
+            .filter(|(v, _)| v == version)
+            .map(|(_, k)| k.clone())
+    }
+
+    fn remember(&self, id: (String, String), entry: Option<(String, Vec<String>)>) {
+        if let Ok(mut keys) = self.keys.lock() {
+            match entry {
+                Some(e) => keys.insert(id, e),
+                None => keys.remove(&id),
+            };
+        }
+    }
+
+    /// Checks `uses` in `namespace`: each Secret's existence from the cache,
+    /// its key names from the index, read once per resourceVersion.
+    pub async fn check(
+        &self,
+        client: &Client,
+        namespace: &str,
+        uses: &[SecretUse],
+    ) -> Result<SecretCheck, kube::Error> {
+        let mut seen: BTreeMap<String, Option<(String, Vec<String>)>> = BTreeMap::new();
+        for u in uses {
+            if seen.contains_key(&u.secret) {
+                continue;
+            }
+            let id = (namespace.to_string(), u.secret.clone());
+            let cached = self
+                .meta
+                .get(&ObjectRef::new(&u.secret).within(namespace))
+                .and_then(|m| m.resource_version());
+            let found = match cached {
+                None => None,
+                Some(version) => match self.cached_keys(&id, &version) {
+                    Some(keys) => Some((version, keys)),
+                    None => read_keys(client, namespace, &u.secret).await?,
+                },
+            };
+            self.remember(id, found.clone());
+            seen.insert(u.secret.clone(), found);
+        }
+        Ok(evaluate(namespace, uses, &seen))
+    }
+}
+
+/// Reads one Secret and keeps only its resourceVersion and key names.
+async fn read_keys(
     client: &Client,
     namespace: &str,
-    uses: &[SecretUse],
-) -> Result<SecretCheck, kube::Error> {
+    name: &str,
+) -> Result<Option<(String, Vec<String>)>, kube::Error> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    // Secret name -> (resourceVersion, key names). Only key names leave the fetched object.
-    let mut seen: BTreeMap<String, Option<(String, Vec<String>)>> = BTreeMap::new();
-    for u in uses {
-        if seen.contains_key(&u.secret) {
-            continue;
-        }
-        let found = api.get_opt(&u.secret).await?.map(|s| {
-            let keys = s
-                .data
-                .as_ref()
-                .map(|d| d.keys().cloned().collect())
-                .unwrap_or_default();
-            (s.resource_version().unwrap_or_default(), keys)
-        });
-        seen.insert(u.secret.clone(), found);
-    }
-    Ok(evaluate(namespace, uses, &seen))
+    Ok(api.get_opt(name).await?.map(|s| {
+        let keys = s
+            .data
+            .as_ref()
+            .map(|d| d.keys().cloned().collect())
+            .unwrap_or_default();
+        (s.resource_version().unwrap_or_default(), keys)
+    }))
 }
 
 /// Pure part of `check`: which references resolve against the fetched key names.

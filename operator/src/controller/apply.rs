@@ -7,6 +7,7 @@
 //! cluster therefore sees reads at most, never writes.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{DeleteParams, Patch, PatchParams, PropagationPolicy};
@@ -122,6 +123,9 @@ pub enum ApplyError {
          objects it did not create: rename the resource or remove that {kind}"
     )]
     NotOwned { kind: String, name: String },
+    /// A child the apply order always holds was not built (a bug).
+    #[error("no {kind} was built")]
+    Missing { kind: String },
     /// The object could not be serialised (a bug).
     #[error("{kind} {name}: cannot serialise: {source}")]
     Serialise {
@@ -153,19 +157,24 @@ impl ApplyError {
                 ..
             } => s.code == 409 || s.code == 429 || s.code >= 500,
             ApplyError::Api { .. } => true,
-            ApplyError::Serialise { .. } | ApplyError::NotOwned { .. } => false,
+            ApplyError::Serialise { .. }
+            | ApplyError::NotOwned { .. }
+            | ApplyError::Missing { .. } => false,
         }
     }
 }
 
 /// Applies `obj` in `namespace` with the `wardops` field manager, unless the live
-/// object already holds it. Returns the live object.
+/// object already holds it. `cached` is the object from the watch cache; only
+/// when the cache has none (a new child, or one wardops does not own) is the
+/// API server asked. Returns the live object.
 pub async fn apply<K>(
     client: &Client,
     namespace: &str,
     owner: Owner<'_>,
     mut obj: K,
-) -> Result<(K, Outcome), ApplyError>
+    cached: Option<Arc<K>>,
+) -> Result<(Arc<K>, Outcome), ApplyError>
 where
     K: Resource<Scope = NamespaceResourceScope> + Clone + Serialize + DeserializeOwned + Debug,
     K::DynamicType: Default,
@@ -184,13 +193,17 @@ where
     };
     let want_digest = stamp(&mut obj).map_err(ser)?;
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    if let Some(live) = api.get_opt(&name).await.map_err(api_err)? {
+    let live = match cached {
+        Some(live) => Some(live),
+        None => api.get_opt(&name).await.map_err(api_err)?.map(Arc::new),
+    };
+    if let Some(live) = live {
         if !may_manage(live.meta(), owner) {
             return Err(ApplyError::NotOwned { kind, name });
         }
         let same_digest = live.annotations().get(APPLIED_DIGEST_ANNOTATION) == Some(&want_digest);
         let desired = serde_json::to_value(&obj).map_err(ser)?;
-        let live_value = serde_json::to_value(&live).map_err(ser)?;
+        let live_value = serde_json::to_value(live.as_ref()).map_err(ser)?;
         if same_digest && is_subset(&desired, &live_value) {
             return Ok((live, Outcome::Unchanged));
         }
@@ -200,15 +213,16 @@ where
         .patch(&name, &params, &Patch::Apply(&obj))
         .await
         .map_err(api_err)?;
-    Ok((live, Outcome::Applied))
+    Ok((Arc::new(live), Outcome::Applied))
 }
 
-/// Deletes the child `name` if it exists and is controlled by `owner_uid`.
+/// Deletes `cached`, the watch cache's copy of a child, if it is controlled by
+/// `owner_uid`. Nothing in the cache: nothing to delete, and no request.
 /// Returns whether a delete was sent.
 pub async fn delete_owned<K>(
     client: &Client,
     namespace: &str,
-    name: &str,
+    cached: Option<Arc<K>>,
     owner_uid: &str,
 ) -> Result<bool, ApplyError>
 where
@@ -216,15 +230,16 @@ where
     K::DynamicType: Default,
 {
     let kind = K::kind(&K::DynamicType::default()).into_owned();
+    let Some(live) = cached else {
+        return Ok(false);
+    };
+    let name = live.name_any();
     let api_err = |source| ApplyError::Api {
         kind: kind.clone(),
-        name: name.to_string(),
+        name: name.clone(),
         source,
     };
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    let Some(live) = api.get_opt(name).await.map_err(api_err)? else {
-        return Ok(false);
-    };
     let owned = live
         .owner_references()
         .iter()
@@ -236,7 +251,7 @@ where
         propagation_policy: Some(PropagationPolicy::Background),
         ..DeleteParams::default()
     };
-    match api.delete(name, &dp).await {
+    match api.delete(&name, &dp).await {
         Ok(_) => Ok(true),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
         Err(e) => Err(api_err(e)),

@@ -11,6 +11,7 @@ use crate::runtime::metrics::Metrics;
 use crate::runtime::settings::WorkloadSettings;
 
 pub mod apply;
+pub mod cache;
 pub mod conditions;
 pub mod labels;
 pub mod ward_service;

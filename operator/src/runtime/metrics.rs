@@ -38,6 +38,16 @@ pub struct ReadyLabels {
     pub ready: &'static str,
 }
 
+/// Labels of the cache size gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabels {
+    /// The cached kind, e.g. `Deployment` or `Secret` (metadata only).
+    pub cache: &'static str,
+}
+
+/// A source of cache sizes, read at scrape time.
+pub type CacheCounter = Box<dyn Fn() -> Vec<(CacheLabels, i64)> + Send + Sync>;
+
 /// A source of per-kind ready counts, read at scrape time (the controllers'
 /// caches), so deleted resources disappear from the gauge by themselves.
 pub type ReadyCounter = Box<dyn Fn() -> Vec<(ReadyLabels, i64)> + Send + Sync>;
@@ -51,6 +61,8 @@ pub struct Metrics {
     resources: Family<ReadyLabels, Gauge>,
     leader: Gauge<i64, AtomicI64>,
     ready_sources: std::sync::Mutex<Vec<ReadyCounter>>,
+    cache_objects: Family<CacheLabels, Gauge>,
+    cache_sources: std::sync::Mutex<Vec<CacheCounter>>,
 }
 
 impl Default for Metrics {
@@ -64,6 +76,12 @@ impl Default for Metrics {
         let resources = Family::<ReadyLabels, Gauge>::default();
         let leader = Gauge::<i64, AtomicI64>::default();
         let backups_overdue = Gauge::<i64, AtomicI64>::default();
+        let cache_objects = Family::<CacheLabels, Gauge>::default();
+        registry.register(
+            "cache_objects",
+            "Objects held in the operator's watch caches, by kind (bounded memory: wardops' own children, and metadata only for Secrets and Namespaces)",
+            cache_objects.clone(),
+        );
         registry.register("reconciles", "Reconciles run, by kind", reconciles.clone());
         registry.register(
             "reconcile_errors",
@@ -100,6 +118,8 @@ impl Default for Metrics {
             resources,
             leader,
             ready_sources: std::sync::Mutex::new(Vec::new()),
+            cache_objects,
+            cache_sources: std::sync::Mutex::new(Vec::new()),
         }
     }
 }
@@ -140,6 +160,13 @@ impl Metrics {
         }
     }
 
+    /// Adds a source of cache sizes, read at every scrape.
+    pub fn add_cache_source(&self, source: CacheCounter) {
+        if let Ok(mut s) = self.cache_sources.lock() {
+            s.push(source);
+        }
+    }
+
     /// The metrics in Prometheus text format.
     pub fn encode(&self) -> String {
         self.resources.clear();
@@ -147,6 +174,14 @@ impl Metrics {
             for source in sources.iter() {
                 for (labels, n) in source() {
                     self.resources.get_or_create(&labels).inc_by(n);
+                }
+            }
+        }
+        self.cache_objects.clear();
+        if let Ok(sources) = self.cache_sources.lock() {
+            for source in sources.iter() {
+                for (labels, n) in source() {
+                    self.cache_objects.get_or_create(&labels).inc_by(n);
                 }
             }
         }

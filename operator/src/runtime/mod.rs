@@ -1,5 +1,6 @@
 //! The operator's runtime: settings, leader election, metrics, health, shutdown.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -208,15 +209,17 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
             .collect()
     };
     let mut stores: Vec<Store<WardService>> = Vec::new();
+    let mut states = Vec::new();
     let mut runs = Vec::new();
     for ns in &namespaces {
         let mut rx = stop_rx.clone();
         let shutdown = async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        let (store, fut) =
+        let (store, state, fut) =
             controller::ward_service::controller(ctx.clone(), ns.as_deref(), shutdown);
         stores.push(store);
+        states.push(state);
         runs.push(fut);
     }
     let gauge_stores = stores.clone();
@@ -226,15 +229,27 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
             .flat_map(controller::ward_service::ready_counts)
             .collect()
     }));
+    let size_states = states.clone();
+    metrics.add_cache_source(Box::new(move || {
+        let mut sizes: BTreeMap<&'static str, i64> = BTreeMap::new();
+        for state in &size_states {
+            for (cache, n) in state.cache.sizes() {
+                *sizes.entry(cache).or_default() += i64::try_from(n).unwrap_or(i64::MAX);
+            }
+        }
+        sizes
+            .into_iter()
+            .map(|(cache, n)| (metrics::CacheLabels { cache }, n))
+            .collect()
+    }));
     let sync_readiness = readiness.clone();
     tokio::spawn(async move {
-        // The store's readiness future remembers only its latest waiter (the
-        // controller's), so poll it again from time to time instead of waiting once.
-        for s in stores {
-            while tokio::time::timeout(Duration::from_millis(500), s.wait_until_ready())
-                .await
-                .is_err()
-            {}
+        // Polled rather than awaited: a store's readiness future wakes only its
+        // latest waiter (the controller's).
+        while !(stores.iter().all(controller::cache::is_ready)
+            && states.iter().all(|s| s.cache.is_ready()))
+        {
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
         sync_readiness.set_synced(true);
         info!("caches synced");

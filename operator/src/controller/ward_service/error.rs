@@ -28,14 +28,6 @@ pub enum Error {
         source: kube::Error,
     },
 
-    /// Listing the DataConnectors of the WardService failed.
-    #[error("listing DataConnectors in `{namespace}`: {source}")]
-    ConnectorLookup {
-        namespace: String,
-        #[source]
-        source: kube::Error,
-    },
-
     /// Building the children failed.
     #[error(transparent)]
     Build(#[from] BuildError),
@@ -56,7 +48,6 @@ impl Error {
             Error::MissingMetadata(_) => "InvalidObject",
             Error::NamespaceLookup { .. } => "NamespaceLookupFailed",
             Error::SecretLookup { .. } => "SecretLookupFailed",
-            Error::ConnectorLookup { .. } => "ConnectorLookupFailed",
             Error::Build(_) => "BuildFailed",
             Error::Apply(_) => "ApplyFailed",
             Error::Status(_) => "StatusUpdateFailed",

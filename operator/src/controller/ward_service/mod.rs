@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -13,11 +13,11 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use kube::core::PartialObjectMeta;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::{Event, EventType};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use tracing::{info, warn};
@@ -28,25 +28,97 @@ use crate::api::ward_service::ConnectorRef;
 use crate::api::{DataConnector, WardService};
 use crate::controller::apply::{self, ApplyError};
 use crate::controller::conditions::{self, DesiredCondition};
-use crate::controller::{Context, labels};
+use crate::controller::{Context, cache, labels};
 use crate::runtime::metrics::ReadyLabels;
-use crate::secrets;
+use crate::secrets::SecretIndex;
 
 pub mod build;
 pub mod error;
 pub mod status;
 pub mod validate;
 
+use build::Child;
 pub use error::Error;
 use status::reason;
 
 /// Kind label of this controller's metrics.
 pub const KIND: &str = "WardService";
 
+/// Most WardServices reconciled at once: bounds memory and API bursts.
+pub const MAX_CONCURRENT_RECONCILES: u16 = 8;
+
+/// How long a reconcile waits for the watch caches' first listing.
+const CACHE_WAIT: Duration = Duration::from_millis(500);
+
+/// What the WardService reconcile reads: the shared context and the watch caches.
+pub struct State {
+    /// Client, settings, Events, metrics, backoff.
+    pub ctx: Arc<Context>,
+    /// Everything a steady-state reconcile reads, kept current by watches.
+    pub cache: Caches,
+}
+
+/// The watch caches of one WardService controller.
+pub struct Caches {
+    namespaces: Store<PartialObjectMeta<Namespace>>,
+    secrets: SecretIndex,
+    connectors: Store<DataConnector>,
+    service_accounts: Store<ServiceAccount>,
+    config_maps: Store<ConfigMap>,
+    pvcs: Store<PersistentVolumeClaim>,
+    services: Store<Service>,
+    deployments: Store<Deployment>,
+    network_policies: Store<NetworkPolicy>,
+    pdbs: Store<PodDisruptionBudget>,
+    hpas: Store<HorizontalPodAutoscaler>,
+    ingresses: Store<Ingress>,
+}
+
+impl Caches {
+    /// Sizes by cached kind, for the `wardops_cache_objects` gauge.
+    pub fn sizes(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("Namespace", self.namespaces.len()),
+            ("Secret", self.secrets.store().len()),
+            ("DataConnector", self.connectors.len()),
+            ("ServiceAccount", self.service_accounts.len()),
+            ("ConfigMap", self.config_maps.len()),
+            ("PersistentVolumeClaim", self.pvcs.len()),
+            ("Service", self.services.len()),
+            ("Deployment", self.deployments.len()),
+            ("NetworkPolicy", self.network_policies.len()),
+            ("PodDisruptionBudget", self.pdbs.len()),
+            ("HorizontalPodAutoscaler", self.hpas.len()),
+            ("Ingress", self.ingresses.len()),
+        ]
+    }
+
+    /// True once every cache holds its first complete listing.
+    pub fn is_ready(&self) -> bool {
+        cache::is_ready(&self.namespaces)
+            && cache::is_ready(self.secrets.store())
+            && cache::is_ready(&self.connectors)
+            && cache::is_ready(&self.service_accounts)
+            && cache::is_ready(&self.config_maps)
+            && cache::is_ready(&self.pvcs)
+            && cache::is_ready(&self.services)
+            && cache::is_ready(&self.deployments)
+            && cache::is_ready(&self.network_policies)
+            && cache::is_ready(&self.pdbs)
+            && cache::is_ready(&self.hpas)
+            && cache::is_ready(&self.ingresses)
+    }
+}
+
 /// Reconciles one WardService, recording metrics.
-pub async fn reconcile(ws: Arc<WardService>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(ws: Arc<WardService>, state: Arc<State>) -> Result<Action, Error> {
+    let ctx = &state.ctx;
+    if !state.cache.is_ready() {
+        // Not a reconcile yet: reading before the first listing would send requests.
+        return Ok(Action::requeue(CACHE_WAIT));
+    }
     let start = Instant::now();
-    let result = reconcile_inner(&ws, &ctx).await;
+    let result = reconcile_inner(&ws, &state).await;
     ctx.metrics.reconciled(
         KIND,
         start.elapsed(),
@@ -66,7 +138,8 @@ fn backoff_key(ws: &WardService) -> String {
 
 /// Requeues a failed reconcile with per-object backoff; the first failure of a
 /// streak is also an Event, with the error's category as reason.
-pub fn error_policy(ws: Arc<WardService>, err: &Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy(ws: Arc<WardService>, err: &Error, state: Arc<State>) -> Action {
+    let ctx = state.ctx.clone();
     let (wait, first) = ctx.next_backoff(&backoff_key(&ws));
     warn!(
         kind = KIND,
@@ -85,7 +158,8 @@ pub fn error_policy(ws: Arc<WardService>, err: &Error, ctx: Arc<Context>) -> Act
     Action::requeue(wait)
 }
 
-async fn reconcile_inner(ws: &WardService, ctx: &Context) -> Result<Action, Error> {
+async fn reconcile_inner(ws: &WardService, state: &State) -> Result<Action, Error> {
+    let (ctx, cache) = (state.ctx.as_ref(), &state.cache);
     let ns = ws
         .namespace()
         .ok_or(Error::MissingMetadata("metadata.namespace"))?;
@@ -109,21 +183,18 @@ async fn reconcile_inner(ws: &WardService, ctx: &Context) -> Result<Action, Erro
         return Ok(Action::await_change());
     }
 
-    // Dereference: the namespace's classification, the referenced Secrets, the connectors.
-    let namespace = Api::<Namespace>::all(ctx.client.clone())
-        .get_metadata(&ns)
-        .await
-        .map_err(|source| Error::NamespaceLookup {
-            namespace: ns.clone(),
-            source,
-        })?;
-    if let Err(mismatch) = validate::classification(&ws.spec, &ns, namespace.labels()) {
+    // Dereference, from the caches: the namespace's classification, the
+    // referenced Secrets, the connectors.
+    let namespace_labels = namespace_labels(ctx, cache, &ns).await?;
+    if let Err(mismatch) = validate::classification(&ws.spec, &ns, &namespace_labels) {
         let conds =
             status::blocked_conditions(reason::CLASSIFICATION_MISMATCH, mismatch.to_string());
         update_status(ws, ctx, &conds, None).await?;
         return Ok(Action::await_change());
     }
-    let secret_check = secrets::check(&ctx.client, &ns, &validate::secret_uses(ws))
+    let secret_check = cache
+        .secrets
+        .check(&ctx.client, &ns, &validate::secret_uses(ws))
         .await
         .map_err(|source| Error::SecretLookup {
             namespace: ns.clone(),
@@ -134,7 +205,7 @@ async fn reconcile_inner(ws: &WardService, ctx: &Context) -> Result<Action, Erro
         update_status(ws, ctx, &conds, None).await?;
         return Ok(Action::await_change());
     }
-    let connectors = connectors_of(ctx, &ns, &name).await?;
+    let connectors = connectors_of(&cache.connectors, &ns, &name);
 
     // Build and apply.
     let children = build::children(&build::BuildInput {
@@ -144,7 +215,11 @@ async fn reconcile_inner(ws: &WardService, ctx: &Context) -> Result<Action, Erro
         connectors: &connectors,
     })?;
     let port = ws.spec.port;
-    let deployment = match apply_children(ctx, &ns, &uid, &name, children).await {
+    let owner = apply::Owner {
+        uid: &uid,
+        name: &name,
+    };
+    let deployment = match apply_children(ctx, cache, &ns, owner, children).await {
         Ok(d) => d,
         Err(e) => {
             if !e.is_transient() {
@@ -172,67 +247,135 @@ async fn reconcile_inner(ws: &WardService, ctx: &Context) -> Result<Action, Erro
     Ok(Action::requeue(ctx.resync))
 }
 
-/// Applies the children in dependency order and removes the optional ones the
-/// spec no longer asks for. Returns the live Deployment.
-async fn apply_children(
+/// The namespace's labels, from the cache; from the API server only when the
+/// cache has not seen the namespace yet.
+async fn namespace_labels(
     ctx: &Context,
+    cache: &Caches,
     ns: &str,
-    uid: &str,
-    name: &str,
-    c: build::Children,
-) -> Result<Deployment, ApplyError> {
-    let client = &ctx.client;
-    let owner = apply::Owner { uid, name };
-    apply::apply(client, ns, owner, c.service_account).await?;
-    apply::apply(client, ns, owner, c.config_map).await?;
-    // Only a PVC with reclaimPolicy Delete is owned, so a retained one is never deleted here.
-    apply_optional(client, ns, owner, &build::pvc_name(name), c.pvc).await?;
-    apply::apply(client, ns, owner, c.service).await?;
-    let (deployment, _) = apply::apply(client, ns, owner, c.deployment).await?;
-    apply::apply(client, ns, owner, c.network_policy).await?;
-    apply_optional(client, ns, owner, &build::pdb_name(name), c.pdb).await?;
-    apply_optional(client, ns, owner, &build::hpa_name(name), c.hpa).await?;
-    apply_optional(client, ns, owner, &build::ingress_name(name), c.ingress).await?;
-    Ok(deployment)
+) -> Result<BTreeMap<String, String>, Error> {
+    let cached = cache.namespaces.get(&ObjectRef::new(ns));
+    let meta = match cached {
+        Some(m) => m.metadata.clone(),
+        None => {
+            Api::<Namespace>::all(ctx.client.clone())
+                .get_metadata(ns)
+                .await
+                .map_err(|source| Error::NamespaceLookup {
+                    namespace: ns.to_string(),
+                    source,
+                })?
+                .metadata
+        }
+    };
+    Ok(meta.labels.unwrap_or_default())
 }
 
-/// Applies `obj`, or deletes the child `name` (if this WardService controls it) when `obj` is `None`.
-async fn apply_optional<K>(
+/// Applies the children in the one apply order and removes the optional ones
+/// the spec no longer asks for, reading the live children from the caches.
+/// Returns the live Deployment.
+async fn apply_children(
+    ctx: &Context,
+    cache: &Caches,
+    ns: &str,
+    owner: apply::Owner<'_>,
+    children: build::Children,
+) -> Result<Arc<Deployment>, ApplyError> {
+    let client = &ctx.client;
+    let name = owner.name;
+    let mut deployment = None;
+    for child in children.in_apply_order() {
+        match child {
+            Child::ServiceAccount(o) => {
+                apply_cached(client, ns, owner, &cache.service_accounts, o).await?;
+            }
+            Child::ConfigMap(o) => {
+                apply_cached(client, ns, owner, &cache.config_maps, o).await?;
+            }
+            // Only a PVC with reclaimPolicy Delete is owned, so a retained one is never deleted here.
+            Child::Pvc(o) => {
+                apply_optional(client, ns, owner, &cache.pvcs, &build::pvc_name(name), o).await?;
+            }
+            Child::Service(o) => {
+                apply_cached(client, ns, owner, &cache.services, o).await?;
+            }
+            Child::Deployment(o) => {
+                deployment = Some(apply_cached(client, ns, owner, &cache.deployments, o).await?);
+            }
+            Child::NetworkPolicy(o) => {
+                apply_cached(client, ns, owner, &cache.network_policies, o).await?;
+            }
+            Child::Pdb(o) => {
+                apply_optional(client, ns, owner, &cache.pdbs, &build::pdb_name(name), o).await?;
+            }
+            Child::Hpa(o) => {
+                apply_optional(client, ns, owner, &cache.hpas, &build::hpa_name(name), o).await?;
+            }
+            Child::Ingress(o) => {
+                let ingress = build::ingress_name(name);
+                apply_optional(client, ns, owner, &cache.ingresses, &ingress, o).await?;
+            }
+        }
+    }
+    deployment.ok_or_else(|| ApplyError::Missing {
+        kind: "Deployment".to_string(),
+    })
+}
+
+/// Applies `obj` against its cached live copy.
+async fn apply_cached<K>(
     client: &kube::Client,
     ns: &str,
     owner: apply::Owner<'_>,
-    name: &str,
-    obj: Option<K>,
-) -> Result<(), ApplyError>
+    store: &Store<K>,
+    obj: K,
+) -> Result<Arc<K>, ApplyError>
 where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
         + Clone
         + serde::Serialize
         + serde::de::DeserializeOwned
         + std::fmt::Debug,
-    K::DynamicType: Default,
+{
+    let cached = cache::get(store, ns, &obj.name_any());
+    apply::apply(client, ns, owner, obj, cached)
+        .await
+        .map(|(live, _)| live)
+}
+
+/// Applies `obj`, or deletes the cached child `name` (if this WardService
+/// controls it) when `obj` is `None`.
+async fn apply_optional<K>(
+    client: &kube::Client,
+    ns: &str,
+    owner: apply::Owner<'_>,
+    store: &Store<K>,
+    name: &str,
+    obj: Option<K>,
+) -> Result<(), ApplyError>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
 {
     match obj {
-        Some(obj) => apply::apply(client, ns, owner, obj).await.map(|_| ()),
-        None => apply::delete_owned::<K>(client, ns, name, owner.uid)
+        Some(obj) => apply_cached(client, ns, owner, store, obj)
+            .await
+            .map(|_| ()),
+        None => apply::delete_owned::<K>(client, ns, cache::get(store, ns, name), owner.uid)
             .await
             .map(|_| ()),
     }
 }
 
 /// The DataConnectors that name this WardService, sorted by name.
-async fn connectors_of(ctx: &Context, ns: &str, name: &str) -> Result<Vec<ConnectorRef>, Error> {
-    let list = Api::<DataConnector>::namespaced(ctx.client.clone(), ns)
-        .list(&ListParams::default())
-        .await
-        .map_err(|source| Error::ConnectorLookup {
-            namespace: ns.to_string(),
-            source,
-        })?;
-    let mut out: Vec<ConnectorRef> = list
-        .items
+fn connectors_of(store: &Store<DataConnector>, ns: &str, name: &str) -> Vec<ConnectorRef> {
+    let mut out: Vec<ConnectorRef> = store
+        .state()
         .iter()
-        .filter(|dc| dc.spec.ward_service_ref.name == name)
+        .filter(|dc| dc.namespace().as_deref() == Some(ns) && dc.spec.ward_service_ref.name == name)
         .map(|dc| {
             let dc_name = dc.name_any();
             ConnectorRef {
@@ -244,7 +387,7 @@ async fn connectors_of(ctx: &Context, ns: &str, name: &str) -> Result<Vec<Connec
         })
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
+    out
 }
 
 /// Status fields other than conditions, known when the children were applied.
@@ -390,82 +533,141 @@ where
     }
 }
 
-/// The WardService controller for one namespace (or all). Runs until
-/// `shutdown` completes, then finishes the reconciles in flight.
+/// The WardService controller for one namespace (or all): its caches and the
+/// future that runs it until `shutdown` completes (then it finishes the
+/// reconciles in flight).
 pub fn controller(
     ctx: Arc<Context>,
     namespace: Option<&str>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) -> (Store<WardService>, impl std::future::Future<Output = ()>) {
+) -> (
+    Store<WardService>,
+    Arc<State>,
+    impl std::future::Future<Output = ()>,
+) {
     let client = ctx.client.clone();
-    let children = watcher::Config::default().labels(&child_selector());
-    let controller = Controller::new(
+    let children = || watcher::Config::default().labels(&child_selector());
+    let (ws_store, ws_writer) = reflector::store::<WardService>();
+    let wards = watcher(
         api_for::<WardService>(&client, namespace),
         watcher::Config::default().any_semantic(),
-    );
-    let store = controller.store();
-
-    let secret_store = store.clone();
-    let secrets = watcher(
-        api_for::<PartialObjectMeta<Secret>>(&client, namespace),
-        watcher::Config::default(),
     )
     .default_backoff()
-    .touched_objects();
-    let ns_store = store.clone();
+    .modify(cache::slim)
+    .reflect(ws_writer)
+    .applied_objects();
+
+    let (service_accounts, sa_events) = cache::cached(
+        api_for::<ServiceAccount>(&client, namespace),
+        children(),
+        cache::slim,
+    );
+    let (config_maps, cm_events) = cache::cached(
+        api_for::<ConfigMap>(&client, namespace),
+        children(),
+        cache::slim,
+    );
+    let (pvcs, pvc_events) = cache::cached(
+        api_for::<PersistentVolumeClaim>(&client, namespace),
+        children(),
+        cache::slim,
+    );
+    let (services, svc_events) = cache::cached(
+        api_for::<Service>(&client, namespace),
+        children(),
+        cache::slim,
+    );
+    let (deployments, deploy_events) = cache::cached(
+        api_for::<Deployment>(&client, namespace),
+        children(),
+        cache::slim,
+    );
+    let (network_policies, np_events) = cache::cached(
+        api_for::<NetworkPolicy>(&client, namespace),
+        children(),
+        cache::slim,
+    );
+    let (pdbs, pdb_events) = cache::cached(
+        api_for::<PodDisruptionBudget>(&client, namespace),
+        children(),
+        cache::slim,
+    );
+    let (hpas, hpa_events) = cache::cached(
+        api_for::<HorizontalPodAutoscaler>(&client, namespace),
+        children(),
+        cache::slim,
+    );
+    let (ingresses, ingress_events) = cache::cached(
+        api_for::<Ingress>(&client, namespace),
+        children(),
+        cache::slim,
+    );
+    // Secrets and Namespaces by metadata only: no secret value is ever received.
+    let (secret_meta, secret_events) = cache::cached(
+        api_for::<PartialObjectMeta<Secret>>(&client, namespace),
+        watcher::Config::default(),
+        cache::secret_identity,
+    );
     let ns_config = match namespace {
         Some(ns) => watcher::Config::default().fields(&format!("metadata.name={ns}")),
         None => watcher::Config::default(),
     };
-    let namespaces = watcher(
+    let (namespaces, ns_events) = cache::cached(
         Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
         ns_config,
-    )
-    .default_backoff()
-    .touched_objects();
+        cache::slim,
+    );
+    let (connectors, dc_events) = cache::cached(
+        api_for::<DataConnector>(&client, namespace),
+        watcher::Config::default(),
+        cache::slim,
+    );
 
-    let fut = controller
-        .owns(
-            api_for::<ServiceAccount>(&client, namespace),
-            children.clone(),
-        )
-        .owns(api_for::<ConfigMap>(&client, namespace), children.clone())
-        .owns(api_for::<Deployment>(&client, namespace), children.clone())
-        .owns(api_for::<Service>(&client, namespace), children.clone())
-        .owns(
-            api_for::<NetworkPolicy>(&client, namespace),
-            children.clone(),
-        )
-        .owns(
-            api_for::<PodDisruptionBudget>(&client, namespace),
-            children.clone(),
-        )
-        .owns(
-            api_for::<HorizontalPodAutoscaler>(&client, namespace),
-            children.clone(),
-        )
-        .owns(api_for::<Ingress>(&client, namespace), children.clone())
+    let state = Arc::new(State {
+        ctx: ctx.clone(),
+        cache: Caches {
+            namespaces,
+            secrets: SecretIndex::new(secret_meta),
+            connectors,
+            service_accounts,
+            config_maps,
+            pvcs,
+            services,
+            deployments,
+            network_policies,
+            pdbs,
+            hpas,
+            ingresses,
+        },
+    });
+
+    let (secret_store, ns_store) = (ws_store.clone(), ws_store.clone());
+    let fut = Controller::for_stream(wards, ws_store.clone())
+        .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES))
+        .owns_stream(sa_events)
+        .owns_stream(cm_events)
+        .owns_stream(svc_events)
+        .owns_stream(deploy_events)
+        .owns_stream(np_events)
+        .owns_stream(pdb_events)
+        .owns_stream(hpa_events)
+        .owns_stream(ingress_events)
         // A retained PVC has no owner reference: map it by its label.
-        .watches(
-            api_for::<PersistentVolumeClaim>(&client, namespace),
-            children,
-            |pvc| {
-                let ns = pvc.namespace();
-                pvc.labels()
-                    .get(labels::WARD_SERVICE_LABEL)
-                    .zip(ns)
-                    .map(|(ws, ns)| ObjectRef::new(ws).within(&ns))
-            },
-        )
-        // Secrets by metadata only: no secret value is ever cached.
-        .watches_stream(secrets, move |s: PartialObjectMeta<Secret>| {
+        .watches_stream(pvc_events, |pvc| {
+            let ns = pvc.namespace();
+            pvc.labels()
+                .get(labels::WARD_SERVICE_LABEL)
+                .zip(ns)
+                .map(|(ws, ns)| ObjectRef::new(ws).within(&ns))
+        })
+        .watches_stream(secret_events, move |s: PartialObjectMeta<Secret>| {
             referrers_of_secret(
                 &secret_store,
                 &s.namespace().unwrap_or_default(),
                 &s.name_any(),
             )
         })
-        .watches_stream(namespaces, move |n: PartialObjectMeta<Namespace>| {
+        .watches_stream(ns_events, move |n: PartialObjectMeta<Namespace>| {
             let name = n.name_any();
             ns_store
                 .state()
@@ -474,18 +676,14 @@ pub fn controller(
                 .map(|ws| ObjectRef::from_obj(ws.as_ref()))
                 .collect::<Vec<_>>()
         })
-        .watches(
-            api_for::<DataConnector>(&client, namespace),
-            watcher::Config::default(),
-            |dc| {
-                dc.namespace()
-                    .map(|ns| ObjectRef::new(&dc.spec.ward_service_ref.name).within(&ns))
-            },
-        )
+        .watches_stream(dc_events, |dc: DataConnector| {
+            dc.namespace()
+                .map(|ns| ObjectRef::new(&dc.spec.ward_service_ref.name).within(&ns))
+        })
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
+        .run(reconcile, error_policy, state.clone())
         .for_each(|_| futures::future::ready(()));
-    (store, fut)
+    (ws_store, state, fut)
 }
 
 #[cfg(test)]

@@ -1,0 +1,126 @@
+//! Watch caches that reconciles read instead of the API server.
+//!
+//! Memory stays bounded: children are watched by label (only wardops' own
+//! objects), Secrets and Namespaces by metadata only, and every cached object
+//! is slimmed of what no reconcile reads (managed fields, kubectl's
+//! last-applied annotation, and for Secrets every label and annotation, since
+//! kubectl's last-applied annotation of a Secret holds its values).
+
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use futures::{FutureExt, Stream};
+use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{self, Lookup, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Resource};
+use serde::de::DeserializeOwned;
+
+/// kubectl's copy of the last applied manifest: never read by wardops.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drops what no reconcile reads from a cached object.
+pub fn slim<K: Resource>(obj: &mut K) {
+    let meta = obj.meta_mut();
+    meta.managed_fields = None;
+    if let Some(a) = meta.annotations.as_mut() {
+        a.remove(LAST_APPLIED);
+    }
+}
+
+/// Keeps only the identity of a Secret (name, namespace, uid, resourceVersion):
+/// its labels and annotations may carry its values (kubectl's last-applied).
+pub fn secret_identity(meta: &mut PartialObjectMeta<Secret>) {
+    slim(meta);
+    meta.metadata.annotations = None;
+    meta.metadata.labels = None;
+    meta.metadata.owner_references = None;
+}
+
+/// True once `store` holds a complete first listing.
+pub fn is_ready<K>(store: &Store<K>) -> bool
+where
+    K: Lookup + Clone + 'static,
+    K::DynamicType: Eq + Hash + Clone,
+{
+    store
+        .wait_until_ready()
+        .now_or_never()
+        .is_some_and(|r| r.is_ok())
+}
+
+/// A cache of `api` (filtered by `config`), each object passed through
+/// `trim` (an `Api<PartialObjectMeta<K>>` lists and watches metadata only), and the stream of changed objects that keeps it current (the
+/// controller polls it, and reconciles on what it yields).
+pub fn cached<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    trim: fn(&mut K),
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let (reader, writer) = reflector::store::<K>();
+    let stream = watcher(api, config)
+        .default_backoff()
+        .modify(trim)
+        .reflect(writer)
+        .touched_objects();
+    (reader, stream)
+}
+
+/// A copy of the cached object `name` in `namespace`, if the cache has it.
+pub fn get<K>(store: &Store<K>, namespace: &str, name: &str) -> Option<Arc<K>>
+where
+    K: Lookup<DynamicType = ()> + Clone + 'static,
+{
+    store.get(&ObjectRef::new(name).within(namespace))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
+
+    #[test]
+    fn secrets_keep_only_their_identity() {
+        let mut s = PartialObjectMeta::<Secret> {
+            types: None,
+            metadata: ObjectMeta {
+                name: Some("db".into()),
+                resource_version: Some("7".into()),
+                annotations: Some([(LAST_APPLIED.into(), "{\"data\":\"c2VjcmV0\"}".into())].into()),
+                labels: Some([("a".into(), "b".into())].into()),
+                managed_fields: Some(vec![ManagedFieldsEntry::default()]),
+                ..ObjectMeta::default()
+            },
+            _phantom: Default::default(),
+        };
+        secret_identity(&mut s);
+        assert_eq!(s.metadata.name.as_deref(), Some("db"));
+        assert_eq!(s.metadata.resource_version.as_deref(), Some("7"));
+        assert!(s.metadata.annotations.is_none() && s.metadata.labels.is_none());
+        assert!(s.metadata.managed_fields.is_none());
+    }
+
+    #[test]
+    fn slim_keeps_other_annotations() {
+        let mut cm = k8s_openapi::api::core::v1::ConfigMap::default();
+        cm.metadata.annotations = Some(
+            [
+                (LAST_APPLIED.to_string(), "{}".to_string()),
+                ("wardops.io/applied-digest".to_string(), "ab".to_string()),
+            ]
+            .into(),
+        );
+        slim(&mut cm);
+        let a = cm.metadata.annotations.unwrap();
+        assert_eq!(a.len(), 1);
+        assert!(a.contains_key("wardops.io/applied-digest"));
+    }
+}
