@@ -43,26 +43,11 @@ fn main() -> std::process::ExitCode {
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", describe(&e));
+            // `{:#}`: the error and its causes, `outer: inner`.
+            eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
-}
-
-/// The error and its causes on one line, skipping causes that the message
-/// before them already quotes (our error types include their source).
-fn describe(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            if !out.is_empty() {
-                out.push_str(": ");
-            }
-            out.push_str(&text);
-        }
-    }
-    out
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {

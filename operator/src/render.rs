@@ -38,7 +38,7 @@ const HEADER: &str = "\
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     /// Not YAML.
-    #[error("document {document}: {source}")]
+    #[error("document {document}")]
     Parse {
         /// Position of the document in the input.
         document: usize,
@@ -82,7 +82,7 @@ pub enum RenderError {
     },
     /// A valid document that the types still cannot read (a bug: the CRD and
     /// the types are generated from each other).
-    #[error("document {document}: {source}")]
+    #[error("document {document}")]
     Decode {
         /// Position of the document in the input.
         document: usize,
@@ -93,7 +93,7 @@ pub enum RenderError {
     #[error(transparent)]
     Schema(#[from] &'static SchemaError),
     /// The children could not be built.
-    #[error("document {document}: {source}")]
+    #[error("document {document}")]
     Build {
         /// Position of the document in the input.
         document: usize,
@@ -101,7 +101,7 @@ pub enum RenderError {
         source: BuildError,
     },
     /// A child could not be written as YAML.
-    #[error("writing {kind} {name} as YAML: {source}")]
+    #[error("writing {kind} {name} as YAML")]
     Serialize {
         /// Kind of the child.
         kind: &'static str,
@@ -354,9 +354,7 @@ spec:
     }
 
     fn render_err(yaml: &str) -> String {
-        render(yaml, &WorkloadSettings::default(), None)
-            .unwrap_err()
-            .to_string()
+        crate::error_chain(&render(yaml, &WorkloadSettings::default(), None).unwrap_err())
     }
 
     fn with_spec(extra: &str) -> String {

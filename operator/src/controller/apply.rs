@@ -110,7 +110,7 @@ pub fn may_manage(
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     /// The API server refused the request.
-    #[error("{kind} {name}: {source}")]
+    #[error("{kind} {name}")]
     Api {
         kind: String,
         name: String,
@@ -127,7 +127,7 @@ pub enum ApplyError {
     #[error("no {kind} was built")]
     Missing { kind: String },
     /// The object could not be serialised (a bug).
-    #[error("{kind} {name}: cannot serialise: {source}")]
+    #[error("{kind} {name}: cannot serialise")]
     Serialise {
         kind: String,
         name: String,

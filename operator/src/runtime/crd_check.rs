@@ -18,7 +18,7 @@ pub enum CrdError {
     )]
     NotEstablished(String),
     /// The API server could not be asked.
-    #[error("reading CustomResourceDefinition `{name}`: {source}")]
+    #[error("reading CustomResourceDefinition `{name}`")]
     Api {
         name: String,
         #[source]

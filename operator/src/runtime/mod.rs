@@ -33,19 +33,19 @@ pub enum RunError {
     )]
     LogLevel(String),
     /// No kubeconfig or in-cluster configuration.
-    #[error("cannot configure the Kubernetes client (set KUBECONFIG or run in a pod): {0}")]
+    #[error("cannot configure the Kubernetes client (set KUBECONFIG or run in a pod)")]
     Config(#[source] kube::config::InferConfigError),
     /// The client could not be built.
-    #[error("cannot build the Kubernetes client: {0}")]
+    #[error("cannot build the Kubernetes client")]
     Client(#[source] kube::Error),
     /// The CRDs are not usable.
     #[error(transparent)]
     Crds(#[from] crd_check::CrdError),
     /// An HTTP listener could not be bound.
-    #[error("cannot listen for metrics/health: {0}")]
+    #[error("cannot listen for metrics/health")]
     Listen(#[source] std::io::Error),
     /// Leader election failed.
-    #[error("leader election on Lease `{namespace}/{name}`: {source}")]
+    #[error("leader election on Lease `{namespace}/{name}`")]
     Lease {
         namespace: String,
         name: String,

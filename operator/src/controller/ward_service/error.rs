@@ -13,7 +13,7 @@ pub enum Error {
     MissingMetadata(&'static str),
 
     /// Reading the WardService's Namespace failed.
-    #[error("reading Namespace `{namespace}`: {source}")]
+    #[error("reading Namespace `{namespace}`")]
     NamespaceLookup {
         namespace: String,
         #[source]
@@ -21,7 +21,7 @@ pub enum Error {
     },
 
     /// Reading referenced Secrets failed (not: a Secret is missing).
-    #[error("reading Secrets in `{namespace}`: {source}")]
+    #[error("reading Secrets in `{namespace}`")]
     SecretLookup {
         namespace: String,
         #[source]
@@ -33,11 +33,11 @@ pub enum Error {
     Build(#[from] BuildError),
 
     /// Applying or deleting a child failed.
-    #[error("applying children: {0}")]
+    #[error("applying children")]
     Apply(#[source] ApplyError),
 
     /// Writing the status failed.
-    #[error("updating status: {0}")]
+    #[error("updating status")]
     Status(#[source] kube::Error),
 }
 
@@ -59,19 +59,66 @@ impl Error {
 mod tests {
     use super::*;
 
-    #[test]
-    fn categories_are_camel_case_and_distinct() {
-        let errs = [
+    fn api_error() -> kube::Error {
+        kube::Error::Api(kube::core::Status::failure("boom", "InternalError").boxed())
+    }
+
+    /// One value of every variant: a new variant must be added here (the
+    /// match below does not compile otherwise) and gets a distinct category.
+    fn every_variant() -> Vec<Error> {
+        let all = vec![
             Error::MissingMetadata("metadata.uid"),
+            Error::NamespaceLookup {
+                namespace: "ns".into(),
+                source: api_error(),
+            },
+            Error::SecretLookup {
+                namespace: "ns".into(),
+                source: api_error(),
+            },
             Error::Build(BuildError::MissingField {
                 field: "metadata.uid",
             }),
+            Error::Apply(ApplyError::NotOwned {
+                kind: "Service".into(),
+                name: "x".into(),
+            }),
+            Error::Status(api_error()),
         ];
-        let cats: Vec<_> = errs.iter().map(Error::category).collect();
-        assert_eq!(cats, ["InvalidObject", "BuildFailed"]);
-        assert!(
-            cats.iter()
-                .all(|c| c.chars().next().is_some_and(char::is_uppercase) && !c.contains(' '))
-        );
+        for e in &all {
+            match e {
+                Error::MissingMetadata(_)
+                | Error::NamespaceLookup { .. }
+                | Error::SecretLookup { .. }
+                | Error::Build(_)
+                | Error::Apply(_)
+                | Error::Status(_) => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn categories_are_camel_case_and_distinct() {
+        let cats: Vec<&str> = every_variant().iter().map(Error::category).collect();
+        let distinct: std::collections::BTreeSet<_> = cats.iter().collect();
+        assert_eq!(distinct.len(), cats.len(), "{cats:?}");
+        for c in &cats {
+            assert!(
+                c.chars().next().is_some_and(char::is_uppercase)
+                    && c.chars().all(char::is_alphanumeric),
+                "{c}"
+            );
+        }
+    }
+
+    #[test]
+    fn messages_do_not_repeat_their_source() {
+        for e in every_variant() {
+            if let Some(source) = std::error::Error::source(&e) {
+                let (own, inner) = (e.to_string(), source.to_string());
+                assert!(!own.contains(&inner), "`{own}` repeats its source `{inner}`");
+            }
+        }
     }
 }

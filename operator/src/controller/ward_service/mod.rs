@@ -146,13 +146,16 @@ pub fn error_policy(ws: Arc<WardService>, err: &Error, state: Arc<State>) -> Act
         namespace = %ws.namespace().unwrap_or_default(),
         name = %ws.name_any(),
         category = err.category(),
-        error = %err,
+        error = %crate::error_chain(err),
         retry_in_seconds = wait.as_secs(),
         "reconcile failed"
     );
     // ApplyFailed already published its Event with the Ready transition.
     if first && !matches!(err, Error::Apply(e) if !e.is_transient()) {
-        let (category, message) = (err.category(), format!("{err}; retrying"));
+        let (category, message) = (
+            err.category(),
+            format!("{}; retrying", crate::error_chain(err)),
+        );
         tokio::spawn(async move { publish(&ctx, &ws, false, category, &message).await });
     }
     Action::requeue(wait)

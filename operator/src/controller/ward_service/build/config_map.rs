@@ -2,10 +2,10 @@
 
 use k8s_openapi::api::core::v1::ConfigMap;
 
-use super::{Context, config_map_name};
+use super::{BuildContext, config_map_name};
 
 /// The ConfigMap: `data` is `spec.config` as it is.
-pub fn config_map(ctx: &Context) -> ConfigMap {
+pub fn config_map(ctx: &BuildContext) -> ConfigMap {
     ConfigMap {
         metadata: ctx.owned_metadata(config_map_name(ctx.name)),
         data: Some(ctx.spec.config.clone()),

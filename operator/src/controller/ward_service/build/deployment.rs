@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{Context, config_map_name, deployment_name, pvc_name, service_account_name};
+use super::{BuildContext, config_map_name, deployment_name, pvc_name, service_account_name};
 use crate::api::ward_service::ProbeSpec;
 use crate::controller::labels;
 
@@ -64,7 +64,7 @@ pub const LIVENESS_DEFAULTS: ProbeDefaults = ProbeDefaults {
 };
 
 /// The Deployment.
-pub fn deployment(ctx: &Context) -> Deployment {
+pub fn deployment(ctx: &BuildContext) -> Deployment {
     let spec = ctx.spec;
     Deployment {
         metadata: ctx.owned_metadata(deployment_name(ctx.name)),
@@ -87,7 +87,7 @@ pub fn deployment(ctx: &Context) -> Deployment {
 /// `Recreate` when a single pod holds a ReadWriteOnce volume (a second pod could
 /// not start beside it on another node); otherwise a rolling update that never
 /// goes below the wanted count.
-fn strategy(ctx: &Context) -> DeploymentStrategy {
+fn strategy(ctx: &BuildContext) -> DeploymentStrategy {
     let spec = ctx.spec;
     if spec.storage.is_some() && spec.autoscaling.is_none() && spec.replicas <= 1 {
         return DeploymentStrategy {
@@ -104,7 +104,7 @@ fn strategy(ctx: &Context) -> DeploymentStrategy {
     }
 }
 
-fn pod_template(ctx: &Context) -> PodTemplateSpec {
+fn pod_template(ctx: &BuildContext) -> PodTemplateSpec {
     let classified = ctx.classification().is_classified();
     let isolated = &ctx.settings;
     PodTemplateSpec {
@@ -136,7 +136,7 @@ fn pod_template(ctx: &Context) -> PodTemplateSpec {
 
 /// Ward name, config digest and, when Secrets are referenced, their versions:
 /// a change of either rolls the pods, once.
-fn pod_annotations(ctx: &Context) -> BTreeMap<String, String> {
+fn pod_annotations(ctx: &BuildContext) -> BTreeMap<String, String> {
     let mut annotations = ctx.annotations();
     annotations.insert(
         labels::CONFIG_HASH_ANNOTATION.to_string(),
@@ -180,7 +180,7 @@ fn runtime_default_seccomp() -> SeccompProfile {
     }
 }
 
-fn container(ctx: &Context) -> Container {
+fn container(ctx: &BuildContext) -> Container {
     let spec = ctx.spec;
     let probes = spec.probes.clone().unwrap_or_default();
     Container {
@@ -221,7 +221,7 @@ fn container(ctx: &Context) -> Container {
 
 /// Secret-backed variables by reference only (the value never leaves the
 /// Secret), then one URL variable per wired connector, in name order.
-fn env(ctx: &Context) -> Vec<EnvVar> {
+fn env(ctx: &BuildContext) -> Vec<EnvVar> {
     let secrets = ctx.spec.secret_env.iter().map(|var| EnvVar {
         name: var.name.clone(),
         value: None,
@@ -282,14 +282,14 @@ fn probe(overrides: Option<&ProbeSpec>, defaults: ProbeDefaults) -> Probe {
 }
 
 /// A scratch `/tmp` unless the data volume is mounted there itself.
-fn needs_tmp(ctx: &Context) -> bool {
+fn needs_tmp(ctx: &BuildContext) -> bool {
     ctx.spec
         .storage
         .as_ref()
         .is_none_or(|s| s.mount_path.trim_end_matches('/') != TMP_MOUNT_PATH)
 }
 
-fn volume_mounts(ctx: &Context) -> Vec<VolumeMount> {
+fn volume_mounts(ctx: &BuildContext) -> Vec<VolumeMount> {
     let mut mounts = Vec::new();
     if needs_tmp(ctx) {
         mounts.push(VolumeMount {
@@ -308,7 +308,7 @@ fn volume_mounts(ctx: &Context) -> Vec<VolumeMount> {
     mounts
 }
 
-fn volumes(ctx: &Context) -> Vec<Volume> {
+fn volumes(ctx: &BuildContext) -> Vec<Volume> {
     let mut volumes = Vec::new();
     if needs_tmp(ctx) {
         volumes.push(Volume {

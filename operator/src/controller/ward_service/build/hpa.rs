@@ -7,10 +7,10 @@ use k8s_openapi::api::autoscaling::v2::{
     MetricTarget, ResourceMetricSource,
 };
 
-use super::{Context, deployment_name, hpa_name};
+use super::{BuildContext, deployment_name, hpa_name};
 
 /// The HorizontalPodAutoscaler, only when `spec.autoscaling` is set.
-pub fn hpa(ctx: &Context) -> Option<HorizontalPodAutoscaler> {
+pub fn hpa(ctx: &BuildContext) -> Option<HorizontalPodAutoscaler> {
     let autoscaling = ctx.spec.autoscaling.as_ref()?;
     Some(HorizontalPodAutoscaler {
         metadata: ctx.owned_metadata(hpa_name(ctx.name)),

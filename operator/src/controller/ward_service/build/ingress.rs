@@ -5,11 +5,11 @@ use k8s_openapi::api::networking::v1::{
     IngressServiceBackend, IngressSpec, IngressTLS, ServiceBackendPort,
 };
 
-use super::{Context, deployment::PORT_NAME, has_ingress, ingress_name, service_name};
+use super::{BuildContext, deployment::PORT_NAME, has_ingress, ingress_name, service_name};
 
 /// The Ingress, only when `spec.ingress` is set and the service is not
 /// classified: classified services are reachable only inside the cluster.
-pub fn ingress(ctx: &Context) -> Option<Ingress> {
+pub fn ingress(ctx: &BuildContext) -> Option<Ingress> {
     if !has_ingress(ctx.spec) {
         return None;
     }

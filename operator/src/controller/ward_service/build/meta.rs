@@ -13,9 +13,9 @@ use crate::controller::labels;
 use crate::runtime::settings::WorkloadSettings;
 
 /// A WardService with the metadata every child needs already checked, plus
-/// what the build functions read. Made once by [`Context::new`].
+/// what the build functions read. Made once by [`BuildContext::new`].
 #[derive(Clone, Debug)]
-pub struct Context<'a> {
+pub struct BuildContext<'a> {
     /// The WardService the children belong to.
     pub ward: &'a WardService,
     /// Its spec.
@@ -33,7 +33,7 @@ pub struct Context<'a> {
     owner: OwnerReference,
 }
 
-impl<'a> Context<'a> {
+impl<'a> BuildContext<'a> {
     /// Resolves name, namespace and owner reference; fails on a WardService that
     /// was not read from the API server (no namespace or uid).
     pub fn new(input: &BuildInput<'a>) -> Result<Self, BuildError> {
@@ -59,7 +59,7 @@ impl<'a> Context<'a> {
             .ok_or(BuildError::MissingField {
                 field: "metadata.uid",
             })?;
-        Ok(Context {
+        Ok(BuildContext {
             ward,
             spec: &ward.spec,
             name,
@@ -140,7 +140,7 @@ mod tests {
         let ws = ward();
         let settings = WorkloadSettings::default();
         let versions = BTreeMap::new();
-        let ctx = Context::new(&input_for(&ws, &settings, &versions, &[])).unwrap();
+        let ctx = BuildContext::new(&input_for(&ws, &settings, &versions, &[])).unwrap();
         let owner = ctx.owner_reference();
         assert_eq!(owner.api_version, "wardops.io/v1alpha1");
         assert_eq!(owner.kind, "WardService");
@@ -165,7 +165,7 @@ mod tests {
                 1 => ws.metadata.namespace = Some(String::new()),
                 _ => ws.metadata.uid = None,
             }
-            let err = Context::new(&input_for(&ws, &settings, &versions, &[])).unwrap_err();
+            let err = BuildContext::new(&input_for(&ws, &settings, &versions, &[])).unwrap_err();
             assert!(err.to_string().contains(field), "{err}");
         }
     }
@@ -175,7 +175,7 @@ mod tests {
         let ws = ward();
         let settings = WorkloadSettings::default();
         let versions = BTreeMap::new();
-        let ctx = Context::new(&input_for(&ws, &settings, &versions, &[])).unwrap();
+        let ctx = BuildContext::new(&input_for(&ws, &settings, &versions, &[])).unwrap();
         let meta = ctx.owned_metadata("x".to_string());
         assert_eq!(meta.namespace.as_deref(), Some("phuong-hong-bang"));
         let labels = meta.labels.unwrap();

@@ -26,7 +26,7 @@ pub mod pvc;
 pub mod service;
 pub mod service_account;
 
-pub use meta::Context;
+pub use meta::BuildContext;
 
 /// What the build functions read: the WardService and what the reconcile
 /// fetched for it.
@@ -122,7 +122,7 @@ pub enum BuildError {
 
 /// Builds every child of a WardService.
 pub fn children(input: &BuildInput) -> Result<Children, BuildError> {
-    let ctx = Context::new(input)?;
+    let ctx = BuildContext::new(input)?;
     Ok(Children {
         service_account: service_account::service_account(&ctx),
         config_map: config_map::config_map(&ctx),

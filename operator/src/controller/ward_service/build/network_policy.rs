@@ -14,14 +14,14 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{Context, has_ingress, network_policy_name};
+use super::{BuildContext, has_ingress, network_policy_name};
 use crate::controller::labels;
 
 /// Label every namespace carries with its own name (set by the API server).
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
 /// The NetworkPolicy.
-pub fn network_policy(ctx: &Context) -> NetworkPolicy {
+pub fn network_policy(ctx: &BuildContext) -> NetworkPolicy {
     NetworkPolicy {
         metadata: ctx.owned_metadata(network_policy_name(ctx.name)),
         spec: Some(NetworkPolicySpec {
@@ -33,7 +33,7 @@ pub fn network_policy(ctx: &Context) -> NetworkPolicy {
     }
 }
 
-fn ingress_rules(ctx: &Context) -> Vec<NetworkPolicyIngressRule> {
+fn ingress_rules(ctx: &BuildContext) -> Vec<NetworkPolicyIngressRule> {
     let service_port = vec![NetworkPolicyPort {
         port: Some(IntOrString::Int(ctx.spec.port)),
         protocol: Some("TCP".to_string()),
@@ -66,7 +66,7 @@ fn ingress_rules(ctx: &Context) -> Vec<NetworkPolicyIngressRule> {
     rules
 }
 
-fn egress_rules(ctx: &Context) -> Vec<NetworkPolicyEgressRule> {
+fn egress_rules(ctx: &BuildContext) -> Vec<NetworkPolicyEgressRule> {
     // DNS on port 53 to any address: works whether the cluster resolver is a
     // pod, a node-local cache or a host address.
     let dns = NetworkPolicyEgressRule {

@@ -4,11 +4,11 @@ use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec}
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{Context, min_replicas, pdb_name};
+use super::{BuildContext, min_replicas, pdb_name};
 
 /// The PodDisruptionBudget, only when more than one pod always runs: with a
 /// single pod, `maxUnavailable: 1` protects nothing, and `0` would block drains.
-pub fn pdb(ctx: &Context) -> Option<PodDisruptionBudget> {
+pub fn pdb(ctx: &BuildContext) -> Option<PodDisruptionBudget> {
     (min_replicas(ctx.spec) > 1).then(|| PodDisruptionBudget {
         metadata: ctx.owned_metadata(pdb_name(ctx.name)),
         spec: Some(PodDisruptionBudgetSpec {

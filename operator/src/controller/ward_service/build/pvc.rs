@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use super::{Context, pvc_name};
+use super::{BuildContext, pvc_name};
 use crate::api::ward_service::ReclaimPolicy;
 use crate::controller::labels;
 
@@ -17,7 +17,7 @@ use crate::controller::labels;
 /// WardService never deletes the data; its labels and the
 /// `wardops.io/reclaim-policy` annotation let a WardService of the same name
 /// find and adopt it again. With `Delete` the WardService owns it.
-pub fn pvc(ctx: &Context) -> Option<PersistentVolumeClaim> {
+pub fn pvc(ctx: &BuildContext) -> Option<PersistentVolumeClaim> {
     let storage = ctx.spec.storage.as_ref()?;
     let metadata = match storage.reclaim_policy {
         ReclaimPolicy::Retain => {

@@ -3,10 +3,10 @@
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{Context, deployment::PORT_NAME, service_name};
+use super::{BuildContext, deployment::PORT_NAME, service_name};
 
 /// The Service: port `http` (= `spec.port`) to the pods' `http` port.
-pub fn service(ctx: &Context) -> Service {
+pub fn service(ctx: &BuildContext) -> Service {
     Service {
         metadata: ctx.owned_metadata(service_name(ctx.name)),
         spec: Some(ServiceSpec {

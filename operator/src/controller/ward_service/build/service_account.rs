@@ -2,11 +2,11 @@
 
 use k8s_openapi::api::core::v1::ServiceAccount;
 
-use super::{Context, service_account_name};
+use super::{BuildContext, service_account_name};
 
 /// The ServiceAccount. The pods never talk to the API server, so no token is
 /// mounted (here and on the pod).
-pub fn service_account(ctx: &Context) -> ServiceAccount {
+pub fn service_account(ctx: &BuildContext) -> ServiceAccount {
     ServiceAccount {
         metadata: ctx.owned_metadata(service_account_name(ctx.name)),
         automount_service_account_token: Some(false),
