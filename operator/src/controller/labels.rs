@@ -15,8 +15,9 @@ pub const PART_OF: &str = "wardops";
 pub const WARD_LABEL: &str = "wardops.io/ward";
 /// Name of the WardService a child object (or connector gateway) belongs to.
 pub const WARD_SERVICE_LABEL: &str = "wardops.io/ward-service";
-/// Classification of the workload, on every child object.
-pub const CLASSIFICATION_LABEL: &str = "wardops.io/classification";
+/// Classification of the workload, on every child object (the same key as
+/// the namespace label that states a namespace's highest classification).
+pub use crate::api::common::CLASSIFICATION_LABEL;
 /// On connector gateway pods: the WardService they serve. The ward service's
 /// NetworkPolicy allows egress to pods with this label and its own name.
 pub const CONNECTOR_FOR_LABEL: &str = "wardops.io/connector-for";

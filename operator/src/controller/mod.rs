@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
@@ -15,6 +16,41 @@ pub mod cache;
 pub mod conditions;
 pub mod labels;
 pub mod ward_service;
+
+/// A field of metadata that the API server sets on every object is missing:
+/// the object was not read from the API server.
+#[derive(Debug, thiserror::Error, Clone, Copy, PartialEq, Eq)]
+#[error("the object has no {0}; only objects read from the API server can be reconciled")]
+pub struct MissingMetadata(pub &'static str);
+
+/// Name, namespace and uid of a namespaced object read from the API server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Identity<'a> {
+    /// `metadata.name`.
+    pub name: &'a str,
+    /// `metadata.namespace`.
+    pub namespace: &'a str,
+    /// `metadata.uid`.
+    pub uid: &'a str,
+}
+
+/// The one check of the metadata every reconcile and build needs.
+pub fn identity(meta: &ObjectMeta) -> Result<Identity<'_>, MissingMetadata> {
+    fn present<'m>(
+        value: &'m Option<String>,
+        field: &'static str,
+    ) -> Result<&'m str, MissingMetadata> {
+        value
+            .as_deref()
+            .filter(|v| !v.is_empty())
+            .ok_or(MissingMetadata(field))
+    }
+    Ok(Identity {
+        name: present(&meta.name, "metadata.name")?,
+        namespace: present(&meta.namespace, "metadata.namespace")?,
+        uid: present(&meta.uid, "metadata.uid")?,
+    })
+}
 
 /// Name under which wardops reports Events (`reportingController`).
 pub const REPORTING_CONTROLLER: &str = "wardops";

@@ -9,8 +9,8 @@ use super::build::BuildError;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The object lacks metadata the API server always sets.
-    #[error("WardService has no {0}")]
-    MissingMetadata(&'static str),
+    #[error(transparent)]
+    MissingMetadata(#[from] crate::controller::MissingMetadata),
 
     /// Reading the WardService's Namespace failed.
     #[error("reading Namespace `{namespace}`")]
@@ -67,7 +67,7 @@ mod tests {
     /// match below does not compile otherwise) and gets a distinct category.
     fn every_variant() -> Vec<Error> {
         let all = vec![
-            Error::MissingMetadata("metadata.uid"),
+            Error::MissingMetadata(crate::controller::MissingMetadata("metadata.uid")),
             Error::NamespaceLookup {
                 namespace: "ns".into(),
                 source: api_error(),
@@ -76,9 +76,9 @@ mod tests {
                 namespace: "ns".into(),
                 source: api_error(),
             },
-            Error::Build(BuildError::MissingField {
-                field: "metadata.uid",
-            }),
+            Error::Build(BuildError::Metadata(crate::controller::MissingMetadata(
+                "metadata.uid",
+            ))),
             Error::Apply(ApplyError::NotOwned {
                 kind: "Service".into(),
                 name: "x".into(),
@@ -117,7 +117,10 @@ mod tests {
         for e in every_variant() {
             if let Some(source) = std::error::Error::source(&e) {
                 let (own, inner) = (e.to_string(), source.to_string());
-                assert!(!own.contains(&inner), "`{own}` repeats its source `{inner}`");
+                assert!(
+                    !own.contains(&inner),
+                    "`{own}` repeats its source `{inner}`"
+                );
             }
         }
     }

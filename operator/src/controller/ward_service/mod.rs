@@ -163,11 +163,8 @@ pub fn error_policy(ws: Arc<WardService>, err: &Error, state: Arc<State>) -> Act
 
 async fn reconcile_inner(ws: &WardService, state: &State) -> Result<Action, Error> {
     let (ctx, cache) = (state.ctx.as_ref(), &state.cache);
-    let ns = ws
-        .namespace()
-        .ok_or(Error::MissingMetadata("metadata.namespace"))?;
-    let name = ws.name_any();
-    let uid = ws.uid().ok_or(Error::MissingMetadata("metadata.uid"))?;
+    let id = crate::controller::identity(&ws.metadata)?;
+    let (ns, name, uid) = (id.namespace.to_string(), id.name.to_string(), id.uid);
     if ws.meta().deletion_timestamp.is_some() {
         // Owner references let the garbage collector remove the children.
         return Ok(Action::await_change());

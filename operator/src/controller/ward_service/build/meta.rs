@@ -38,27 +38,15 @@ impl<'a> BuildContext<'a> {
     /// was not read from the API server (no namespace or uid).
     pub fn new(input: &BuildInput<'a>) -> Result<Self, BuildError> {
         let ward = input.ward;
-        let meta = &ward.metadata;
-        let name = present(meta.name.as_deref()).ok_or(BuildError::MissingField {
-            field: "metadata.name",
-        })?;
-        let namespace = present(meta.namespace.as_deref()).ok_or(BuildError::MissingField {
-            field: "metadata.namespace",
-        })?;
-        if present(meta.uid.as_deref()).is_none() {
-            return Err(BuildError::MissingField {
-                field: "metadata.uid",
-            });
-        }
+        let id = crate::controller::identity(&ward.metadata)?;
+        let (name, namespace) = (id.name, id.namespace);
         let owner = ward
             .controller_owner_ref(&())
             .map(|owner| OwnerReference {
                 block_owner_deletion: Some(true),
                 ..owner
             })
-            .ok_or(BuildError::MissingField {
-                field: "metadata.uid",
-            })?;
+            .ok_or(crate::controller::MissingMetadata("metadata.uid"))?;
         Ok(BuildContext {
             ward,
             spec: &ward.spec,
@@ -124,10 +112,6 @@ impl<'a> BuildContext<'a> {
             ..ObjectMeta::default()
         }
     }
-}
-
-fn present(value: Option<&str>) -> Option<&str> {
-    value.filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]

@@ -110,14 +110,9 @@ impl Children {
 /// Why children cannot be built.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum BuildError {
-    /// The WardService lacks metadata the children need (it was not read from the API server).
-    #[error(
-        "WardService has no {field}: children need the name, namespace and uid the API server sets"
-    )]
-    MissingField {
-        /// The missing field, e.g. `metadata.uid`.
-        field: &'static str,
-    },
+    /// The WardService lacks metadata the children need.
+    #[error(transparent)]
+    Metadata(#[from] crate::controller::MissingMetadata),
 }
 
 /// Builds every child of a WardService.
@@ -389,9 +384,7 @@ mod tests {
         let err = children(&input_for(&ws, &settings, &versions, &[])).unwrap_err();
         assert_eq!(
             err,
-            BuildError::MissingField {
-                field: "metadata.uid"
-            }
+            BuildError::Metadata(crate::controller::MissingMetadata("metadata.uid"))
         );
     }
 
