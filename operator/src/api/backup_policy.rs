@@ -207,6 +207,7 @@ pub struct BackupPolicyStatus {
     pub last_failed_time: Option<Time>,
     /// One entry per target WardService.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["wardService"]))]
     pub targets: Vec<BackupTargetStatus>,
 }
 

@@ -290,7 +290,7 @@ pub struct IngressSpec {
     pub tls_secret_name: Option<String>,
     /// IngressClass to use; the cluster default when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub class_name: Option<String>,
+    pub ingress_class_name: Option<String>,
     /// Path prefix routed to the service.
     #[serde(default = "default_path")]
     #[schemars(regex(pattern = r"^/.*$"), length(max = 256))]

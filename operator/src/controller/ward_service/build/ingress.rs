@@ -27,7 +27,7 @@ pub fn ingress(ctx: &BuildContext) -> Option<Ingress> {
     Some(Ingress {
         metadata: ctx.owned_metadata(ingress_name(ctx.name)),
         spec: Some(IngressSpec {
-            ingress_class_name: spec.class_name.clone(),
+            ingress_class_name: spec.ingress_class_name.clone(),
             rules: Some(vec![IngressRule {
                 host: Some(spec.host.clone()),
                 http: Some(HTTPIngressRuleValue {
@@ -92,7 +92,7 @@ mod tests {
     #[test]
     fn tls_and_class_when_set() {
         let ws = ward_with(json!({ "ingress": {
-            "host": HOST, "tlsSecretName": "motcua-tls", "className": "nginx",
+            "host": HOST, "tlsSecretName": "motcua-tls", "ingressClassName": "nginx",
         } }));
         let spec = build(&ws).ingress.unwrap().spec.unwrap();
         assert_eq!(spec.ingress_class_name.as_deref(), Some("nginx"));
