@@ -1,5 +1,6 @@
 //! `BackupPolicy`: scheduled, retained, encrypted backups of ward data.
 
+use super::common::{NO_DECLASSIFICATION_MESSAGE, no_declassification_rule};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -36,6 +37,9 @@ pub const MAX_NAME_LENGTH: usize = 30;
         .message(kube::core::Message::Message(name_message(MAX_NAME_LENGTH, "CronJobs are named <policy>-<ward service>")))
 
 )]
+#[x_kube(validation = Rule::new(no_declassification_rule())
+    .message(NO_DECLASSIFICATION_MESSAGE)
+    .field_path(".classification"))]
 #[x_kube(validation = Rule::new(format!("!(self.classification in {}) || has(self.encryption)", classified_cel_list()))
     .message(kube::core::Message::Message(format!("spec.encryption: required when spec.classification is {} (set spec.encryption.keySecretRef)", classified_prose())))
     .field_path(".encryption"))]

@@ -90,6 +90,28 @@ pub fn classified_cel_list() -> String {
     format!("[{}]", levels.join(", "))
 }
 
+/// CEL map literal from level to rank, e.g. `{'public': 0, 'internal': 1, ...}`,
+/// derived from [`Classification::ALL`], for rules that compare levels.
+pub fn classification_rank_cel() -> String {
+    let entries: Vec<String> = Classification::ALL
+        .into_iter()
+        .enumerate()
+        .map(|(rank, c)| format!("'{c}': {rank}"))
+        .collect();
+    format!("{{{}}}", entries.join(", "))
+}
+
+/// Transition rule (on a spec with a defaulted `classification`): the level
+/// may be raised, never lowered.
+pub fn no_declassification_rule() -> String {
+    let rank = classification_rank_cel();
+    format!("{rank}[self.classification] >= {rank}[oldSelf.classification]")
+}
+
+/// Message of [`no_declassification_rule`].
+pub const NO_DECLASSIFICATION_MESSAGE: &str = "spec.classification: may be raised but never lowered; \
+    declassifying data is a deliberate administrator action (see docs/classification.md)";
+
 /// The classified levels in prose, e.g. `confidential or secret`, for messages.
 pub fn classified_prose() -> String {
     let levels: Vec<&str> = Classification::ALL

@@ -1,5 +1,6 @@
 //! `DataConnector`: a managed link from a ward service to a city data source.
 
+use super::common::{NO_DECLASSIFICATION_MESSAGE, classification_rank_cel};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -39,6 +40,11 @@ pub const MAX_NAME_LENGTH: usize = 40;
         .message(kube::core::Message::Message(name_message(MAX_NAME_LENGTH, "the gateway is named <name>-connector")))
 
 )]
+#[x_kube(validation = Rule::new(format!(
+        "!has(oldSelf.classification) || (has(self.classification) && {rank}[self.classification] >= {rank}[oldSelf.classification])",
+        rank = classification_rank_cel()))
+    .message(NO_DECLASSIFICATION_MESSAGE)
+    .field_path(".classification"))]
 #[x_kube(validation = Rule::new("self.mode != 'sync' || has(self.schedule)")
     .message("spec.schedule: required when spec.mode is sync (a cron expression with 5 fields, e.g. '0 2 * * *')")
     .field_path(".schedule"))]

@@ -9,7 +9,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    Classification, SecretKeyRef, classified_cel_list, classified_prose, name_message, name_rule,
+    Classification, NO_DECLASSIFICATION_MESSAGE, SecretKeyRef, classified_cel_list,
+    classified_prose, name_message, name_rule, no_declassification_rule,
 };
 
 /// Longest WardService name: child objects add suffixes such as `-config` and `-data`,
@@ -21,6 +22,29 @@ pub const MAX_CONFIG_KEYS: usize = 256;
 pub const MAX_ENV_NAME_LENGTH: usize = 128;
 /// Pattern of an environment variable name.
 pub const ENV_NAME_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_]*$";
+/// Longest value in `spec.config`.
+pub const MAX_CONFIG_VALUE_LENGTH: usize = 4096;
+/// Words that mark a configuration key as a credential, as a whole key or its
+/// last `_` word(s), in any case: such values belong in `secretEnv` or `secretFiles`.
+pub const CREDENTIAL_WORDS: [&str; 8] = [
+    "PASSWORD",
+    "PASSWD",
+    "SECRET",
+    "TOKEN",
+    "API_KEY",
+    "APIKEY",
+    "PRIVATE_KEY",
+    "CREDENTIALS",
+];
+/// Most entries in `spec.secretFiles`.
+pub const MAX_SECRET_FILES: usize = 16;
+/// File mode of every mounted secret file: read-only, owner only (0400).
+pub const SECRET_FILE_MODE: i32 = 0o400;
+
+/// The CEL regular expression of a credential-looking key, from [`CREDENTIAL_WORDS`].
+pub fn credential_key_pattern() -> String {
+    format!("(?i)(^|_)({})$", CREDENTIAL_WORDS.join("|"))
+}
 
 /// A public-service instance of one ward or commune (one-stop system, portal back
 /// end, records service), with its configuration, credentials by reference,
@@ -53,6 +77,9 @@ pub const ENV_NAME_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_]*$";
 #[x_kube(validation = Rule::new(format!("!(self.classification in {}) || !has(self.egressCIDRs) || size(self.egressCIDRs) == 0", classified_cel_list()))
     .message(kube::core::Message::Message(format!("spec.egressCIDRs: not allowed when spec.classification is {}; classified services reach the outside only through their DataConnectors", classified_prose())))
     .field_path(".egressCIDRs"))]
+#[x_kube(validation = Rule::new(no_declassification_rule())
+    .message(NO_DECLASSIFICATION_MESSAGE)
+    .field_path(".classification"))]
 #[x_kube(validation = Rule::new("!has(self.secretEnv) || !has(self.config) || self.secretEnv.all(e, !(e.name in self.config))")
     .message("spec.secretEnv: an entry's name is also a key of spec.config; each environment variable must come from one place")
     .field_path(".secretEnv"))]
@@ -90,9 +117,11 @@ pub struct WardServiceSpec {
     /// Plain configuration, given to the service as environment variables through
     /// a ConfigMap. Never put credentials here: use `secretEnv`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("maxProperties" = MAX_CONFIG_KEYS))]
+    #[schemars(extend("maxProperties" = MAX_CONFIG_KEYS, "additionalProperties" = {"type": "string", "maxLength": MAX_CONFIG_VALUE_LENGTH}))]
     #[x_kube(validation = Rule::new(format!("self.all(k, k.matches('{ENV_NAME_PATTERN}') && size(k) <= {MAX_ENV_NAME_LENGTH})"))
         .message(kube::core::Message::Message(format!("spec.config: every key must be an environment variable name (letters, digits and '_', not starting with a digit, at most {MAX_ENV_NAME_LENGTH} characters)"))))]
+    #[x_kube(validation = Rule::new(format!("self.all(k, !k.matches('{}'))", credential_key_pattern()))
+        .message(kube::core::Message::Message(format!("spec.config: a key that names a credential ({}) may not hold a plain value; reference a Secret with spec.secretEnv or spec.secretFiles instead", CREDENTIAL_WORDS.join(", ")))))]
     pub config: BTreeMap<String, String>,
 
     /// Environment variables that come from Secret keys, by reference only.
@@ -103,6 +132,15 @@ pub struct WardServiceSpec {
     #[schemars(length(max = 64))]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     pub secret_env: Vec<SecretEnvVar>,
+
+    /// Secret keys mounted as read-only files (mode 0400), one directory per
+    /// entry. Prefer files to `secretEnv` for classified services: environment
+    /// variables leak into crash dumps and child processes. A list keyed by
+    /// `mountPath`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_SECRET_FILES))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["mountPath"]))]
+    pub secret_files: Vec<SecretFiles>,
 
     /// A persistent volume for the service's data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -198,6 +236,29 @@ pub struct SecretEnvVar {
     pub name: String,
     /// The Secret and key that hold the value.
     pub secret_key_ref: SecretKeyRef,
+}
+
+/// Keys of a Secret mounted as files.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretFiles {
+    /// Name of the Secret, in the same namespace.
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
+    pub secret_name: String,
+    /// Directory the keys appear in, one file per key, e.g. `/var/run/secrets/db`.
+    #[schemars(length(min = 2, max = 256), regex(pattern = r"^/[^:]*[^/:]$"))]
+    pub mount_path: String,
+    /// The keys to mount (each must exist); every key of the Secret when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 64),
+        inner(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))
+    )]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    pub keys: Vec<String>,
 }
 
 /// What happens to the data volume when its WardService is deleted.
