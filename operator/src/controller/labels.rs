@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 /// Field manager of every server-side apply wardops sends.
 pub const FIELD_MANAGER: &str = "wardops";
 
+/// The recommended label that names the tool managing an object.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 /// `app.kubernetes.io/managed-by` value.
 pub const MANAGED_BY: &str = "wardops";
 /// `app.kubernetes.io/part-of` value.
@@ -64,10 +66,7 @@ pub fn common_labels(
             component.to_string(),
         ),
         ("app.kubernetes.io/part-of".to_string(), PART_OF.to_string()),
-        (
-            "app.kubernetes.io/managed-by".to_string(),
-            MANAGED_BY.to_string(),
-        ),
+        (MANAGED_BY_LABEL.to_string(), MANAGED_BY.to_string()),
         (WARD_LABEL.to_string(), ward_code.to_string()),
         (WARD_SERVICE_LABEL.to_string(), ward_service.to_string()),
         (CLASSIFICATION_LABEL.to_string(), classification.to_string()),
@@ -90,6 +89,16 @@ pub const CONNECTOR_PORT: i32 = 8080;
 /// Name of a connector gateway's Deployment and Service: `<connector>-connector`.
 pub fn connector_gateway_name(connector: &str) -> String {
     format!("{connector}-connector")
+}
+
+/// Labels that select the gateway pods of connector `connector` serving
+/// WardService `ward_service`: its selector labels plus what only wardops
+/// sets together. The gateway's pods carry them all.
+pub fn connector_peer_labels(connector: &str, ward_service: &str) -> BTreeMap<String, String> {
+    let mut l = selector_labels(COMPONENT_CONNECTOR, connector);
+    l.insert(MANAGED_BY_LABEL.to_string(), MANAGED_BY.to_string());
+    l.insert(CONNECTOR_FOR_LABEL.to_string(), ward_service.to_string());
+    l
 }
 
 /// In-cluster URL of a connector gateway.

@@ -11,6 +11,18 @@ use k8s_openapi::api::core::v1::Toleration;
 pub const DEFAULT_CONNECTOR_IMAGE: &str = "ghcr.io/wardops/connector-gateway:0.1.0";
 /// Default image of the backup tool (restic).
 pub const DEFAULT_BACKUP_IMAGE: &str = "docker.io/restic/restic:0.18.1";
+/// Default namespace of the cluster DNS pods.
+pub const DEFAULT_DNS_NAMESPACE: &str = "kube-system";
+/// Default labels of the cluster DNS pods.
+pub const DEFAULT_DNS_POD_SELECTOR: &str = "k8s-app=kube-dns";
+/// Default CPU request of a container that sets none.
+pub const DEFAULT_CPU_REQUEST: &str = "100m";
+/// Default memory request of a container that sets none.
+pub const DEFAULT_MEMORY_REQUEST: &str = "128Mi";
+/// Default memory limit of a container that sets none.
+pub const DEFAULT_MEMORY_LIMIT: &str = "512Mi";
+/// Default size limit of the scratch `/tmp` volume.
+pub const DEFAULT_TMP_SIZE_LIMIT: &str = "64Mi";
 
 /// Settings that shape the objects wardops builds. `wardops run` and
 /// `wardops render` share them, so a render shows exactly what the operator applies.
@@ -51,6 +63,91 @@ pub struct WorkloadSettings {
         default_value = "ingress-nginx"
     )]
     pub ingress_namespace: String,
+
+    /// Namespace of the cluster DNS pods: the only DNS servers wardops'
+    /// workloads may reach (port 53).
+    #[arg(long, env = "WARDOPS_DNS_NAMESPACE", default_value = DEFAULT_DNS_NAMESPACE, value_parser = parse_namespace)]
+    pub dns_namespace: String,
+
+    /// Labels of the cluster DNS pods, as comma-separated `key=value` pairs.
+    #[arg(
+        long,
+        env = "WARDOPS_DNS_POD_SELECTOR",
+        default_value = DEFAULT_DNS_POD_SELECTOR,
+        value_parser = parse_node_selector
+    )]
+    pub dns_pod_selector: NodeSelector,
+
+    /// Address of a node-local DNS cache (e.g. 169.254.20.10) that workloads
+    /// may also reach on port 53; none when empty.
+    #[arg(long, env = "WARDOPS_NODE_LOCAL_DNS", default_value = "", value_parser = parse_optional_ip)]
+    pub node_local_dns: OptionalIp,
+
+    /// CPU request of a container whose spec sets no `resources`.
+    #[arg(long, env = "WARDOPS_DEFAULT_CPU_REQUEST", default_value = DEFAULT_CPU_REQUEST, value_parser = parse_quantity)]
+    pub default_cpu_request: String,
+
+    /// Memory request of a container whose spec sets no `resources`.
+    #[arg(long, env = "WARDOPS_DEFAULT_MEMORY_REQUEST", default_value = DEFAULT_MEMORY_REQUEST, value_parser = parse_quantity)]
+    pub default_memory_request: String,
+
+    /// Memory limit of a container whose spec sets no `resources`.
+    #[arg(long, env = "WARDOPS_DEFAULT_MEMORY_LIMIT", default_value = DEFAULT_MEMORY_LIMIT, value_parser = parse_quantity)]
+    pub default_memory_limit: String,
+
+    /// CPU limit of a container whose spec sets no `resources`; none when
+    /// empty (the default: CPU limits throttle a pod even on an idle node).
+    #[arg(long, env = "WARDOPS_DEFAULT_CPU_LIMIT", default_value = "", value_parser = parse_optional_quantity)]
+    pub default_cpu_limit: String,
+
+    /// Size limit of the scratch `/tmp` volume of every pod.
+    #[arg(long, env = "WARDOPS_TMP_SIZE_LIMIT", default_value = DEFAULT_TMP_SIZE_LIMIT, value_parser = parse_quantity)]
+    pub tmp_size_limit: String,
+}
+
+/// An IP address, or none.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OptionalIp(pub Option<std::net::IpAddr>);
+
+fn parse_optional_ip(s: &str) -> Result<OptionalIp, String> {
+    if s.trim().is_empty() {
+        return Ok(OptionalIp(None));
+    }
+    s.trim()
+        .parse()
+        .map(|ip| OptionalIp(Some(ip)))
+        .map_err(|_| format!("`{s}` is not an IP address (e.g. 169.254.20.10)"))
+}
+
+/// A Kubernetes quantity greater than zero: a decimal number with a binary
+/// (Ki..Ei) or decimal (m, k, M..E) suffix, e.g. `100m` or `512Mi`.
+pub fn parse_quantity(s: &str) -> Result<String, String> {
+    const SUFFIXES: [&str; 13] = [
+        "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "m", "k", "M", "G", "T", "P", "E",
+    ];
+    let number = SUFFIXES
+        .iter()
+        .find_map(|suffix| s.strip_suffix(suffix))
+        .unwrap_or(s);
+    let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
+    let digits = !(whole.is_empty() && frac.is_empty())
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit());
+    if digits && number.bytes().any(|b| (b'1'..=b'9').contains(&b)) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "`{s}` is not a positive quantity (e.g. 100m, 128Mi, 1Gi)"
+        ))
+    }
+}
+
+fn parse_optional_quantity(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        Ok(String::new())
+    } else {
+        parse_quantity(s)
+    }
 }
 
 impl Default for WorkloadSettings {
@@ -70,6 +167,17 @@ impl Default for WorkloadSettings {
                 ..Toleration::default()
             }]),
             ingress_namespace: "ingress-nginx".to_string(),
+            dns_namespace: DEFAULT_DNS_NAMESPACE.to_string(),
+            dns_pod_selector: NodeSelector(BTreeMap::from([(
+                "k8s-app".to_string(),
+                "kube-dns".to_string(),
+            )])),
+            node_local_dns: OptionalIp(None),
+            default_cpu_request: DEFAULT_CPU_REQUEST.to_string(),
+            default_memory_request: DEFAULT_MEMORY_REQUEST.to_string(),
+            default_memory_limit: DEFAULT_MEMORY_LIMIT.to_string(),
+            default_cpu_limit: String::new(),
+            tmp_size_limit: DEFAULT_TMP_SIZE_LIMIT.to_string(),
         }
     }
 }
@@ -315,6 +423,20 @@ mod tests {
         }
         let parsed = <T as clap::Parser>::try_parse_from(["t"]).unwrap();
         assert_eq!(parsed.w, WorkloadSettings::default());
+    }
+
+    #[test]
+    fn quantities_and_addresses_are_checked() {
+        for ok in ["100m", "1", "0.5", "512Mi", "2Gi", "1.5k"] {
+            assert!(parse_quantity(ok).is_ok(), "{ok}");
+        }
+        for bad in ["0", "", "Mi", "-1", "1GB", "ten"] {
+            assert!(parse_quantity(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_optional_quantity("").unwrap(), "");
+        assert!(parse_optional_ip("169.254.20.10").unwrap().0.is_some());
+        assert!(parse_optional_ip("").unwrap().0.is_none());
+        assert!(parse_optional_ip("dns.local").is_err());
     }
 
     #[test]

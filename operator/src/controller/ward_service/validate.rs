@@ -67,7 +67,8 @@ pub fn classification(
 
 /// Every Secret reference of a WardService, with the spec field that holds it.
 pub fn secret_uses(ws: &WardService) -> Vec<SecretUse> {
-    ws.spec
+    let env = ws
+        .spec
         .secret_env
         .iter()
         .enumerate()
@@ -75,8 +76,21 @@ pub fn secret_uses(ws: &WardService) -> Vec<SecretUse> {
             field: format!("spec.secretEnv[{i}].secretKeyRef"),
             secret: e.secret_key_ref.name.clone(),
             key: Some(e.secret_key_ref.key.clone()),
-        })
-        .collect()
+        });
+    let files = ws.spec.secret_files.iter().enumerate().flat_map(|(i, f)| {
+        let whole = f.keys.is_empty().then(|| SecretUse {
+            field: format!("spec.secretFiles[{i}].secretName"),
+            secret: f.secret_name.clone(),
+            key: None,
+        });
+        let keys = f.keys.iter().enumerate().map(move |(k, key)| SecretUse {
+            field: format!("spec.secretFiles[{i}].keys[{k}]"),
+            secret: f.secret_name.clone(),
+            key: Some(key.clone()),
+        });
+        whole.into_iter().chain(keys)
+    });
+    env.chain(files).collect()
 }
 
 #[cfg(test)]

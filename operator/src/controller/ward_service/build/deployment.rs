@@ -7,16 +7,20 @@ use k8s_openapi::api::apps::v1::{
 };
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction, PersistentVolumeClaimVolumeSource,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile, SecretKeySelector,
-    SecurityContext, TCPSocketAction, Volume, VolumeMount,
+    EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction, KeyToPath,
+    PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SeccompProfile, SecretKeySelector, SecretVolumeSource, SecurityContext,
+    TCPSocketAction, Volume, VolumeMount,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{BuildContext, config_map_name, deployment_name, pvc_name, service_account_name};
-use crate::api::ward_service::ProbeSpec;
+use crate::api::ward_service::{ProbeSpec, SECRET_FILE_MODE};
+use crate::controller::apply::digest;
 use crate::controller::labels;
+use crate::runtime::settings::WorkloadSettings;
 
 /// Name of the service container.
 pub const CONTAINER_NAME: &str = "service";
@@ -200,7 +204,11 @@ fn container(ctx: &BuildContext) -> Container {
             ..EnvFromSource::default()
         }]),
         env: Some(env(ctx)),
-        resources: spec.resources.clone(),
+        resources: Some(
+            spec.resources
+                .clone()
+                .unwrap_or_else(|| default_resources(ctx.settings)),
+        ),
         readiness_probe: Some(probe(probes.readiness.as_ref(), READINESS_DEFAULTS)),
         liveness_probe: Some(probe(probes.liveness.as_ref(), LIVENESS_DEFAULTS)),
         security_context: Some(SecurityContext {
@@ -281,6 +289,37 @@ fn probe(overrides: Option<&ProbeSpec>, defaults: ProbeDefaults) -> Probe {
     }
 }
 
+/// What a container that sets no `resources` gets, so that no pod of the
+/// shared pool runs unbounded: CPU and memory requests, a memory limit, and a
+/// CPU limit only when the operator is told to set one (CPU limits throttle).
+pub fn default_resources(settings: &WorkloadSettings) -> ResourceRequirements {
+    let quantity = |q: &str| Quantity(q.to_string());
+    let mut limits = BTreeMap::from([(
+        "memory".to_string(),
+        quantity(&settings.default_memory_limit),
+    )]);
+    if !settings.default_cpu_limit.is_empty() {
+        limits.insert("cpu".to_string(), quantity(&settings.default_cpu_limit));
+    }
+    ResourceRequirements {
+        requests: Some(BTreeMap::from([
+            ("cpu".to_string(), quantity(&settings.default_cpu_request)),
+            (
+                "memory".to_string(),
+                quantity(&settings.default_memory_request),
+            ),
+        ])),
+        limits: Some(limits),
+        claims: None,
+    }
+}
+
+/// Name of the volume of `spec.secretFiles` entry `mount_path`: stable when
+/// entries are reordered.
+pub fn secret_files_volume(mount_path: &str) -> String {
+    format!("secret-files-{}", &digest(mount_path.as_bytes())[..10])
+}
+
 /// A scratch `/tmp` unless the data volume is mounted there itself.
 fn needs_tmp(ctx: &BuildContext) -> bool {
     ctx.spec
@@ -305,6 +344,14 @@ fn volume_mounts(ctx: &BuildContext) -> Vec<VolumeMount> {
             ..VolumeMount::default()
         });
     }
+    for files in &ctx.spec.secret_files {
+        mounts.push(VolumeMount {
+            name: secret_files_volume(&files.mount_path),
+            mount_path: files.mount_path.clone(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+    }
     mounts
 }
 
@@ -313,7 +360,10 @@ fn volumes(ctx: &BuildContext) -> Vec<Volume> {
     if needs_tmp(ctx) {
         volumes.push(Volume {
             name: TMP_VOLUME.to_string(),
-            empty_dir: Some(EmptyDirVolumeSource::default()),
+            empty_dir: Some(EmptyDirVolumeSource {
+                medium: None,
+                size_limit: Some(Quantity(ctx.settings.tmp_size_limit.clone())),
+            }),
             ..Volume::default()
         });
     }
@@ -323,6 +373,31 @@ fn volumes(ctx: &BuildContext) -> Vec<Volume> {
             persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
                 claim_name: pvc_name(ctx.name),
                 read_only: None,
+            }),
+            ..Volume::default()
+        });
+    }
+    // Secret keys as read-only files, owner-readable only; by reference: the
+    // kubelet reads the Secret, wardops never does.
+    for files in &ctx.spec.secret_files {
+        let items = (!files.keys.is_empty()).then(|| {
+            files
+                .keys
+                .iter()
+                .map(|key| KeyToPath {
+                    key: key.clone(),
+                    path: key.clone(),
+                    mode: None,
+                })
+                .collect()
+        });
+        volumes.push(Volume {
+            name: secret_files_volume(&files.mount_path),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(files.secret_name.clone()),
+                default_mode: Some(SECRET_FILE_MODE),
+                items,
+                optional: None,
             }),
             ..Volume::default()
         });
@@ -629,12 +704,66 @@ mod tests {
     }
 
     #[test]
+    fn containers_without_resources_get_the_operator_defaults() {
+        let d = build(&ward()).deployment;
+        let c = &d.spec.unwrap().template.spec.unwrap().containers[0];
+        let r = c.resources.clone().unwrap();
+        let requests = r.requests.unwrap();
+        assert_eq!(requests["cpu"].0, "100m");
+        assert_eq!(requests["memory"].0, "128Mi");
+        let limits = r.limits.unwrap();
+        assert_eq!(limits["memory"].0, "512Mi");
+        assert!(!limits.contains_key("cpu"), "no CPU limit unless set");
+        let settings = WorkloadSettings {
+            default_cpu_limit: "1".into(),
+            ..WorkloadSettings::default()
+        };
+        assert_eq!(default_resources(&settings).limits.unwrap()["cpu"].0, "1");
+        // A spec's own resources win.
+        let ws = ward_with(json!({ "resources": { "requests": { "cpu": "2" } } }));
+        let d = build(&ws).deployment;
+        let c = &d.spec.unwrap().template.spec.unwrap().containers[0];
+        assert_eq!(c.resources.clone().unwrap().limits, None);
+    }
+
+    #[test]
+    fn secret_files_are_read_only_owner_only_and_by_reference() {
+        let ws = ward_with(json!({ "secretFiles": [
+            { "secretName": "db", "mountPath": "/var/run/secrets/db", "keys": ["password"] },
+            { "secretName": "tls", "mountPath": "/etc/tls" },
+        ] }));
+        let pod = build(&ws).deployment.spec.unwrap().template.spec.unwrap();
+        let volumes = pod.volumes.unwrap();
+        let db = volumes
+            .iter()
+            .find(|v| v.name == secret_files_volume("/var/run/secrets/db"))
+            .unwrap();
+        let src = db.secret.as_ref().unwrap();
+        assert_eq!(src.secret_name.as_deref(), Some("db"));
+        assert_eq!(src.default_mode, Some(0o400));
+        assert_eq!(src.items.as_ref().unwrap()[0].key, "password");
+        let tls = volumes
+            .iter()
+            .find(|v| v.name == secret_files_volume("/etc/tls"))
+            .unwrap();
+        assert!(tls.secret.as_ref().unwrap().items.is_none(), "every key");
+        let mounts = pod.containers[0].volume_mounts.clone().unwrap();
+        let m = mounts.iter().find(|m| m.mount_path == "/etc/tls").unwrap();
+        assert_eq!(m.read_only, Some(true));
+    }
+
+    #[test]
     fn tmp_is_an_empty_dir() {
         let d = build(&ward()).deployment;
         let volumes = pod_spec(&d).volumes.as_ref().unwrap();
         assert_eq!(volumes.len(), 1);
         assert_eq!(volumes[0].name, "tmp");
-        assert!(volumes[0].empty_dir.is_some());
+        let size = volumes[0].empty_dir.as_ref().unwrap().size_limit.clone();
+        assert_eq!(
+            size.map(|q| q.0).as_deref(),
+            Some("64Mi"),
+            "a bounded scratch volume"
+        );
         let mounts = the_container(&d).volume_mounts.as_ref().unwrap();
         assert_eq!(mounts.len(), 1);
         assert_eq!(
