@@ -82,6 +82,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- join "," $pairs }}
 {{- end }}
 
+{{/* The cluster DNS pods' labels as WARDOPS_DNS_POD_SELECTOR: `key=value,...`. */}}
+{{- define "wardops.dnsPodSelector" -}}
+{{- $pairs := list }}
+{{- range $k, $v := .Values.workloadDefaults.dns.podSelector }}
+{{- $pairs = append $pairs (printf "%s=%s" $k $v) }}
+{{- end }}
+{{- join "," $pairs }}
+{{- end }}
+
 {{/* The isolated pool's tolerations as WARDOPS_ISOLATED_TOLERATIONS: `key=value:Effect` or `key:Effect`. */}}
 {{- define "wardops.isolatedTolerations" -}}
 {{- $items := list }}

@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::future::join_all;
+use kube::api::ListParams;
 use kube::runtime::reflector::Store;
-use kube::{Client, Config};
+use kube::{Api, Client, Config, ResourceExt};
 use kube_lease_manager::LeaseManagerError;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -52,6 +53,15 @@ pub enum RunError {
         #[source]
         source: LeaseManagerError,
     },
+    /// Classified WardServices exist but no isolated node pool is configured.
+    #[error(
+        "--isolated-node-selector is empty but {count} confidential or secret WardService(s) exist (e.g. {example}); \
+         classified workloads must run on an isolated node pool: set WARDOPS_ISOLATED_NODE_SELECTOR"
+    )]
+    NoIsolatedPool { count: usize, example: String },
+    /// Listing WardServices at start-up failed.
+    #[error("listing WardServices to check the isolated node pool")]
+    StartupList(#[source] kube::Error),
     /// Another replica took the lease while this one was leading.
     #[error("lost the leader Lease; exiting so that this replica restarts as a standby")]
     LostLease,
@@ -119,10 +129,46 @@ fn identity() -> String {
     format!("{host}-{}", std::process::id())
 }
 
+/// With no isolated node pool configured, classified WardServices would run
+/// on the shared pool: refuse to start while any exists.
+async fn check_no_classified(client: &Client, namespaces: &[String]) -> Result<(), RunError> {
+    let apis: Vec<Api<WardService>> = if namespaces.is_empty() {
+        vec![Api::all(client.clone())]
+    } else {
+        namespaces
+            .iter()
+            .map(|ns| Api::namespaced(client.clone(), ns))
+            .collect()
+    };
+    let mut classified = Vec::new();
+    for api in apis {
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .map_err(RunError::StartupList)?;
+        classified.extend(
+            list.items
+                .into_iter()
+                .filter(|ws| ws.spec.classification.is_classified())
+                .map(|ws| format!("{}/{}", ws.namespace().unwrap_or_default(), ws.name_any())),
+        );
+    }
+    match classified.first() {
+        None => Ok(()),
+        Some(example) => Err(RunError::NoIsolatedPool {
+            count: classified.len(),
+            example: example.clone(),
+        }),
+    }
+}
+
 /// Runs the controllers until SIGTERM/SIGINT (or a lost lease).
 pub async fn run(settings: RunSettings) -> Result<(), RunError> {
     let client = client().await?;
     crd_check::check(&client).await?;
+    if settings.workload.isolated_node_selector.0.is_empty() {
+        check_no_classified(&client, &settings.watch_namespaces).await?;
+    }
 
     let metrics = metrics::Metrics::new();
     let readiness = health::Readiness::new();

@@ -192,6 +192,17 @@ async fn reconcile_inner(ws: &WardService, state: &State) -> Result<Action, Erro
         update_status(ws, ctx, &conds, None).await?;
         return Ok(Action::await_change());
     }
+    if ws.spec.storage.is_some() {
+        let claim = build::pvc_name(&name);
+        if let Some(pvc) = cache::get(&cache.pvcs, &ns, &claim)
+            && let Err(above) = validate::volume_classification(&ws.spec, &claim, pvc.labels())
+        {
+            let conds =
+                status::blocked_conditions(reason::CLASSIFICATION_MISMATCH, above.to_string());
+            update_status(ws, ctx, &conds, None).await?;
+            return Ok(Action::await_change());
+        }
+    }
     let secret_check = cache
         .secrets
         .check(&ctx.client, &ns, &validate::secret_uses(ws))

@@ -65,6 +65,53 @@ pub fn classification(
     }
 }
 
+/// A data volume labelled more sensitive than the WardService that would mount it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VolumeAboveLevel {
+    /// The PersistentVolumeClaim.
+    pub claim: String,
+    /// Its classification label.
+    pub labelled: Classification,
+    /// The WardService's classification.
+    pub wanted: Classification,
+}
+
+impl std::fmt::Display for VolumeAboveLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "PersistentVolumeClaim `{claim}` is labelled {CLASSIFICATION_LABEL}={labelled}, above \
+             spec.classification {wanted}: its data is never mounted by a less classified service. \
+             Raise spec.classification to {labelled}, or, to declassify the data on purpose, an \
+             administrator relabels or removes the claim (docs/classification.md). Nothing was changed",
+            claim = self.claim,
+            labelled = self.labelled,
+            wanted = self.wanted,
+        )
+    }
+}
+
+/// A claim (retained or owned) is adopted and mounted only at or below the
+/// WardService's level: deleting and re-creating a WardService at a lower
+/// level never declassifies its data.
+pub fn volume_classification(
+    spec: &WardServiceSpec,
+    claim: &str,
+    claim_labels: &BTreeMap<String, String>,
+) -> Result<(), VolumeAboveLevel> {
+    let labelled = claim_labels
+        .get(CLASSIFICATION_LABEL)
+        .and_then(|v| Classification::parse(v));
+    match labelled {
+        Some(labelled) if labelled > spec.classification => Err(VolumeAboveLevel {
+            claim: claim.to_string(),
+            labelled,
+            wanted: spec.classification,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Every Secret reference of a WardService, with the spec field that holds it.
 pub fn secret_uses(ws: &WardService) -> Vec<SecretUse> {
     let env = ws
@@ -105,6 +152,26 @@ mod tests {
             "secretEnv": [{"name": "DB_PASSWORD", "secretKeyRef": {"name": "db", "key": "password"}}]
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_volume_above_the_level_is_never_mounted() {
+        let labelled =
+            |c: &str| BTreeMap::from([(CLASSIFICATION_LABEL.to_string(), c.to_string())]);
+        let err = volume_classification(&spec("public"), "records-data", &labelled("secret"))
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "PersistentVolumeClaim `records-data` is labelled wardops.io/classification=secret"
+            ),
+            "{err}"
+        );
+        assert!(volume_classification(&spec("secret"), "d", &labelled("secret")).is_ok());
+        assert!(
+            volume_classification(&spec("secret"), "d", &labelled("internal")).is_ok(),
+            "raising is fine"
+        );
+        assert!(volume_classification(&spec("internal"), "d", &BTreeMap::new()).is_ok());
     }
 
     fn labels(v: Option<&str>) -> BTreeMap<String, String> {
