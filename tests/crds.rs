@@ -1,8 +1,16 @@
 //! CRD tests. The first needs no cluster; the rest run against the local
-//! control plane (`make test` starts it).
+//! control plane (`make test` starts it). The parity test holds `wardops
+//! render` and the API server to the same verdict on every case of
+//! `wardops_tests::cases`.
 
-use serde_json::{Value, json};
-use wardops_tests::{kubectl, kubectl_ok, repo_root};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::Value;
+use wardops::render::RenderError;
+use wardops::runtime::settings::WorkloadSettings;
+use wardops_tests::cases::{self, Invalid, Valid};
+use wardops_tests::{install_crds, kubectl, kubectl_ok, repo_root};
 
 #[test]
 fn generated_crd_files_are_current() {
@@ -22,37 +30,40 @@ fn generated_crd_files_are_current() {
 
 #[test]
 fn crds_install_and_become_established() {
-    let crds = repo_root().join("crds");
-    kubectl_ok(
-        &["apply", "--server-side", "-f", crds.to_str().unwrap()],
-        None,
-    );
-    for crd in wardops::api::crds() {
-        let name = crd.metadata.name.unwrap();
-        kubectl_ok(
-            &[
-                "wait",
-                "--for=condition=Established",
-                "--timeout=60s",
-                &format!("crd/{name}"),
-            ],
-            None,
-        );
-    }
+    install_crds();
     let listed = kubectl_ok(
         &["api-resources", "--api-group=wardops.io", "-o", "name"],
         None,
     );
-    for plural in ["wardservices", "dataconnectors", "backuppolicies"] {
+    let crds = wardops::api::crds();
+    for crd in &crds {
+        let resource = format!("{}.{}", crd.spec.names.plural, crd.spec.group);
         assert!(
-            listed.contains(plural),
-            "{plural} missing from api-resources:\n{listed}"
+            listed.lines().any(|l| l == resource),
+            "{resource} missing from api-resources:\n{listed}"
         );
     }
-    // The category lists every kind; short names resolve.
-    for short in ["ws", "dc", "bp", "wardops"] {
-        let r = kubectl(&["get", short, "-A"], None);
-        assert!(r.success, "kubectl get {short}: {}", r.stderr);
+    // Every kind has short names, and a category lists every kind; they resolve.
+    let mut shared: Option<BTreeSet<String>> = None;
+    for crd in &crds {
+        let names = &crd.spec.names;
+        let categories: BTreeSet<String> = names.categories.iter().flatten().cloned().collect();
+        shared = Some(match shared {
+            None => categories,
+            Some(s) => s.intersection(&categories).cloned().collect(),
+        });
+        let short = names.short_names.clone().unwrap_or_default();
+        assert!(!short.is_empty(), "{} has no short name", names.kind);
+        for name in &short {
+            let r = kubectl(&["get", name, "-A"], None);
+            assert!(r.success, "kubectl get {name}: {}", r.stderr);
+        }
+    }
+    let shared = shared.unwrap_or_default();
+    assert!(!shared.is_empty(), "no category lists every kind");
+    for category in &shared {
+        let r = kubectl(&["get", category, "-A"], None);
+        assert!(r.success, "kubectl get {category}: {}", r.stderr);
     }
 }
 
@@ -97,8 +108,8 @@ fn samples_pass_server_side_dry_run_and_round_trip() {
         .iter()
         .filter_map(|(_, d)| d["kind"].as_str())
         .collect();
-    for kind in ["WardService", "DataConnector", "BackupPolicy"] {
-        assert!(kinds.contains(&kind), "no {kind} sample");
+    for kind in wardops::api::validation::kinds() {
+        assert!(kinds.contains(&kind.as_str()), "no {kind} sample");
     }
     // Namespaces first, so that namespaced samples can be dry-run in them.
     let samples = repo_root().join("deploy/samples");
@@ -167,369 +178,141 @@ fn samples_pass_server_side_dry_run_and_round_trip() {
     );
 }
 
-fn ward_service() -> Value {
-    json!({
-        "apiVersion": "wardops.io/v1alpha1", "kind": "WardService",
-        "metadata": {"name": "invalid-test", "namespace": "default"},
-        "spec": {
-            "ward": {"code": "11311", "name": "Phường Hồng Bàng", "tier": "ward"},
-            "image": "registry.haiphong.gov.vn/one-stop/backend:2.4.1",
-        }
-    })
-}
-
-fn data_connector() -> Value {
-    json!({
-        "apiVersion": "wardops.io/v1alpha1", "kind": "DataConnector",
-        "metadata": {"name": "invalid-test", "namespace": "default"},
-        "spec": {
-            "wardServiceRef": {"name": "one-stop"},
-            "source": {"kind": "population", "endpoint": "https://dancu.haiphong.gov.vn/api"},
-            "credentialsSecretRef": {"name": "dan-cu"},
-            "datasets": ["cong-dan"],
-        }
-    })
-}
-
-fn backup_policy() -> Value {
-    json!({
-        "apiVersion": "wardops.io/v1alpha1", "kind": "BackupPolicy",
-        "metadata": {"name": "invalid-test", "namespace": "default"},
-        "spec": {
-            "target": {"wardServiceRef": {"name": "one-stop"}},
-            "schedule": "30 1 * * *",
-            "retention": {"keepDaily": 7},
-            "destination": {"pvc": {"claimName": "backups"}},
-        }
-    })
-}
-
-/// Sets `value` at a `/`-separated path (creating objects on the way); `null` removes.
-fn with(mut doc: Value, path: &str, value: Value) -> Value {
-    let parts: Vec<&str> = path.split('/').collect();
-    let mut cur = &mut doc;
-    for p in &parts[..parts.len() - 1] {
-        cur = cur
-            .as_object_mut()
-            .unwrap()
-            .entry(p.to_string())
-            .or_insert(json!({}));
-    }
-    let last = parts[parts.len() - 1];
-    if value.is_null() {
-        cur.as_object_mut().unwrap().remove(last);
+/// The API server's answer to a server-side dry run of `doc`: `Ok` or its stderr.
+fn server_dry_run(verb: &[&str], doc: &Value) -> Result<(), String> {
+    let mut args = verb.to_vec();
+    args.extend(["--dry-run=server", "-f", "-"]);
+    let r = kubectl(&args, Some(&doc.to_string()));
+    if r.success {
+        Ok(())
     } else {
-        cur[last] = value;
+        Err(r.stderr.trim().to_string())
     }
-    doc
 }
 
-#[test]
-fn invalid_manifests_are_rejected_with_field_and_reason() {
-    let ws = ward_service;
-    let dc = data_connector;
-    let bp = backup_policy;
-    let cases: Vec<(&str, Value, &[&str])> = vec![
-        (
-            "replicas too high",
-            with(ws(), "spec/replicas", json!(101)),
-            &["spec.replicas", "less than or equal to 100"],
-        ),
-        (
-            "replicas negative",
-            with(ws(), "spec/replicas", json!(-1)),
-            &["spec.replicas", "greater than or equal to 0"],
-        ),
-        (
-            "unknown classification",
-            with(ws(), "spec/classification", json!("topsecret")),
-            &["spec.classification", "Unsupported value"],
-        ),
-        (
-            "ingress on confidential",
-            with(
-                with(ws(), "spec/classification", json!("confidential")),
-                "spec/ingress",
-                json!({"host": "a.haiphong.gov.vn"}),
-            ),
-            &[
-                "spec.ingress",
-                "not allowed when spec.classification is confidential or secret",
-            ],
-        ),
-        (
-            "egressCIDRs on secret",
-            with(
-                with(ws(), "spec/classification", json!("secret")),
-                "spec/egressCIDRs",
-                json!(["10.0.0.0/8"]),
-            ),
-            &[
-                "spec.egressCIDRs",
-                "not allowed when spec.classification is confidential or secret",
-            ],
-        ),
-        (
-            "ward code with letters",
-            with(ws(), "spec/ward/code", json!("11a11")),
-            &["spec.ward.code", "should match"],
-        ),
-        (
-            "ward missing",
-            with(ws(), "spec/ward", Value::Null),
-            &["spec.ward", "Required value"],
-        ),
-        (
-            "image missing",
-            with(ws(), "spec/image", Value::Null),
-            &["spec.image", "Required value"],
-        ),
-        (
-            "image with a space",
-            with(ws(), "spec/image", json!("nginx latest")),
-            &["spec.image", "must not contain spaces"],
-        ),
-        (
-            "unknown tier",
-            with(ws(), "spec/ward/tier", json!("province")),
-            &["spec.ward.tier", "Unsupported value"],
-        ),
-        (
-            "port zero",
-            with(ws(), "spec/port", json!(0)),
-            &["spec.port", "greater than or equal to 1"],
-        ),
-        (
-            "name too long",
-            with(ws(), "metadata/name", json!("a".repeat(41))),
-            &["metadata.name: must be at most 40 characters"],
-        ),
-        (
-            "config key not an env name",
-            with(ws(), "spec/config", json!({"1BAD": "x"})),
-            &["spec.config", "environment variable name"],
-        ),
-        (
-            "duplicate secretEnv",
-            with(
-                ws(),
-                "spec/secretEnv",
-                json!([{"name": "A", "secretKeyRef": {"name": "s", "key": "k"}}, {"name": "A", "secretKeyRef": {"name": "s", "key": "j"}}]),
-            ),
-            &["spec.secretEnv", "names must be unique"],
-        ),
-        (
-            "secretEnv shadows config",
-            with(
-                with(ws(), "spec/config", json!({"A": "1"})),
-                "spec/secretEnv",
-                json!([{"name": "A", "secretKeyRef": {"name": "s", "key": "k"}}]),
-            ),
-            &["spec.secretEnv", "also a key of spec.config"],
-        ),
-        (
-            "secretEnv without key",
-            with(
-                ws(),
-                "spec/secretEnv",
-                json!([{"name": "A", "secretKeyRef": {"name": "s"}}]),
-            ),
-            &["spec.secretEnv[0].secretKeyRef.key", "Required value"],
-        ),
-        (
-            "storage size not a quantity",
-            with(ws(), "spec/storage", json!({"size": "lots"})),
-            &["spec.storage.size", "positive quantity"],
-        ),
-        (
-            "storage size zero",
-            with(ws(), "spec/storage", json!({"size": "0"})),
-            &["spec.storage.size", "positive quantity"],
-        ),
-        (
-            "unknown reclaim policy",
-            with(
-                ws(),
-                "spec/storage",
-                json!({"size": "1Gi", "reclaimPolicy": "Keep"}),
-            ),
-            &["spec.storage.reclaimPolicy", "Unsupported value"],
-        ),
-        (
-            "autoscaling max below min",
-            with(
-                ws(),
-                "spec/autoscaling",
-                json!({"minReplicas": 5, "maxReplicas": 2}),
-            ),
-            &[
-                "spec.autoscaling.maxReplicas",
-                "greater than or equal to spec.autoscaling.minReplicas",
-            ],
-        ),
-        (
-            "bad CIDR",
-            with(ws(), "spec/egressCIDRs", json!(["10.0.0.0/33"])),
-            &["spec.egressCIDRs", "CIDR"],
-        ),
-        (
-            "bad ingress host",
-            with(ws(), "spec/ingress", json!({"host": "Bad_Host"})),
-            &["spec.ingress.host", "should match"],
-        ),
-        (
-            "sync without schedule",
-            with(dc(), "spec/mode", json!("sync")),
-            &["spec.schedule", "required when spec.mode is sync"],
-        ),
-        (
-            "proxy with schedule",
-            with(dc(), "spec/schedule", json!("0 2 * * *")),
-            &["spec.schedule", "not allowed when spec.mode is proxy"],
-        ),
-        (
-            "schedule with four fields",
-            with(
-                with(dc(), "spec/mode", json!("sync")),
-                "spec/schedule",
-                json!("0 2 * *"),
-            ),
-            &["spec.schedule", "exactly 5 fields"],
-        ),
-        (
-            "endpoint not http",
-            with(dc(), "spec/source/endpoint", json!("ftp://dancu")),
-            &["spec.source.endpoint", "http:// or https:// URL"],
-        ),
-        (
-            "unknown source kind",
-            with(dc(), "spec/source/kind", json!("weather")),
-            &["spec.source.kind", "Unsupported value"],
-        ),
-        (
-            "no datasets",
-            with(dc(), "spec/datasets", json!([])),
-            &["spec.datasets", "at least 1 items"],
-        ),
-        (
-            "dataset with spaces",
-            with(dc(), "spec/datasets", json!(["Công Dân"])),
-            &["spec.datasets", "dataset name"],
-        ),
-        (
-            "connector without credentials",
-            with(dc(), "spec/credentialsSecretRef", Value::Null),
-            &["spec.credentialsSecretRef", "Required value"],
-        ),
-        (
-            "two targets",
-            with(
-                bp(),
-                "spec/target/selector",
-                json!({"matchLabels": {"a": "b"}}),
-            ),
-            &[
-                "spec.target",
-                "exactly one of spec.target.wardServiceRef or spec.target.selector",
-            ],
-        ),
-        (
-            "no target",
-            with(bp(), "spec/target", json!({})),
-            &["spec.target", "exactly one of"],
-        ),
-        (
-            "two destinations",
-            with(
-                bp(),
-                "spec/destination/s3",
-                json!({"endpoint": "https://s3.haiphong.gov.vn", "bucket": "ward-backups", "credentialsSecretRef": {"name": "s3"}}),
-            ),
-            &[
-                "spec.destination",
-                "exactly one of spec.destination.s3 or spec.destination.pvc",
-            ],
-        ),
-        (
-            "classified without encryption",
-            with(bp(), "spec/classification", json!("confidential")),
-            &[
-                "spec.encryption",
-                "required when spec.classification is confidential or secret",
-            ],
-        ),
-        (
-            "retention all zero",
-            with(bp(), "spec/retention", json!({"keepLast": 0})),
-            &["spec.retention", "at least one of keepLast"],
-        ),
-        (
-            "negative retention",
-            with(
-                bp(),
-                "spec/retention",
-                json!({"keepLast": -1, "keepDaily": 3}),
-            ),
-            &["spec.retention.keepLast", "greater than or equal to 0"],
-        ),
-        (
-            "macro schedule",
-            with(bp(), "spec/schedule", json!("@daily")),
-            &["spec.schedule", "exactly 5 fields"],
-        ),
-        (
-            "time zone with a space",
-            with(bp(), "spec/timeZone", json!("Asia Saigon")),
-            &["spec.timeZone", "IANA time zone"],
-        ),
-        (
-            "bucket name invalid",
-            with(
-                with(bp(), "spec/destination", json!({})),
-                "spec/destination/s3",
-                json!({"endpoint": "https://s3.haiphong.gov.vn", "bucket": "A", "credentialsSecretRef": {"name": "s3"}}),
-            ),
-            &["spec.destination.s3.bucket"],
-        ),
-        (
-            "policy name too long",
-            with(bp(), "metadata/name", json!("b".repeat(31))),
-            &["metadata.name: must be at most 30 characters"],
-        ),
-    ];
-    assert!(cases.len() >= 25);
+/// `wardops render` of `doc` as YAML (the typing the API server sees in a file).
+fn render(doc: &Value) -> Result<String, RenderError> {
+    let yaml = serde_yaml::to_string(doc).expect("a JSON value is YAML");
+    wardops::render::render(&yaml, &WorkloadSettings::default(), None)
+}
+
+/// Create is where the API server names every field (`spec.secretEnv[1]`);
+/// server-side apply refuses the same manifests, naming a duplicate list-map
+/// key at the list (`.spec.secretEnv`), an unknown field as "field not
+/// declared in schema" and a wrong type as "expected string".
+const CREATE: &[&str] = &["create"];
+const APPLY: &[&str] = &["apply", "--server-side"];
+
+/// True when an error message names `field` itself (`spec.replicas: ...`,
+/// `unknown field "spec.foo"`), not only a field under it or a list it is in.
+fn names(error: &str, field: &str) -> bool {
+    error.contains(&format!("{field}: ")) || error.contains(&format!("\"{field}\""))
+}
+
+/// Why `case` is not refused as expected by the API server and by render.
+fn invalid_case_failures(case: &Invalid) -> Vec<String> {
+    let Invalid {
+        name,
+        doc,
+        field,
+        message,
+    } = case;
     let mut failures = Vec::new();
-    for (what, doc, expected) in &cases {
-        let r = kubectl(
-            &["apply", "--server-side", "--dry-run=server", "-f", "-"],
-            Some(&doc.to_string()),
-        );
-        if r.success {
-            failures.push(format!("{what}: accepted, expected a rejection"));
-            continue;
-        }
-        for e in *expected {
-            if !r.stderr.contains(e) {
+    match server_dry_run(CREATE, doc) {
+        Ok(()) => failures.push(format!("{name}: the API server accepts it on create")),
+        Err(e) if !(names(&e, field) && e.contains(message)) => failures.push(format!(
+            "{name}: the API server's error on create does not name `{field}` with `{message}`:\n  {e}"
+        )),
+        Err(_) => {}
+    }
+    // A duplicate's index is lost on apply: `.spec.secretEnv: duplicate entries`.
+    let list = field
+        .strip_suffix(']')
+        .and_then(|f| f.rsplit_once('['))
+        .map_or(*field, |(list, _)| list);
+    match server_dry_run(APPLY, doc) {
+        Ok(()) => failures.push(format!(
+            "{name}: the API server accepts it on server-side apply"
+        )),
+        Err(e) if !(names(&e, field) || names(&e, list)) => failures.push(format!(
+            "{name}: the API server's error on server-side apply does not name `{field}`:\n  {e}"
+        )),
+        Err(_) => {}
+    }
+    match render(doc) {
+        Ok(_) => failures.push(format!("{name}: render accepts it")),
+        Err(RenderError::Invalid { errors, .. }) => {
+            let named = errors
+                .iter()
+                .any(|e| e.field == *field || (e.field.is_empty() && names(&e.message, field)));
+            if !named {
                 failures.push(format!(
-                    "{what}: error does not mention `{e}`:\n  {}",
-                    r.stderr.trim()
+                    "{name}: render does not name `{field}`: {errors:?}"
                 ));
             }
         }
+        Err(other) => failures.push(format!("{name}: render fails otherwise: {other}")),
     }
-    // The valid bases are accepted, so each rejection is the mutation's doing.
-    for base in [ws(), dc(), bp()] {
-        let r = kubectl(
-            &["apply", "--server-side", "--dry-run=server", "-f", "-"],
-            Some(&base.to_string()),
-        );
-        assert!(r.success, "valid base rejected: {}", r.stderr);
+    failures
+}
+
+/// Why `case` is not accepted by the API server and by render.
+fn valid_case_failures(case: &Valid) -> Vec<String> {
+    let Valid { name, doc } = case;
+    let mut failures = Vec::new();
+    for verb in [CREATE, APPLY] {
+        if let Err(e) = server_dry_run(verb, doc) {
+            failures.push(format!(
+                "{name}: the API server refuses it ({}):\n  {e}",
+                verb[0]
+            ));
+        }
     }
+    if let Err(e) = render(doc) {
+        failures.push(format!("{name}: render refuses it: {e}"));
+    }
+    failures
+}
+
+#[test]
+fn render_and_the_api_server_agree_on_every_case() {
+    install_crds();
+    let invalid = cases::invalid();
+    let valid = cases::valid();
+    let checks: Vec<Box<dyn Fn() -> Vec<String> + Sync + '_>> = invalid
+        .iter()
+        .map(|c| Box::new(move || invalid_case_failures(c)) as Box<dyn Fn() -> _ + Sync>)
+        .chain(
+            valid
+                .iter()
+                .map(|c| Box::new(move || valid_case_failures(c)) as _),
+        )
+        .collect();
+    // A few kubectl processes at a time: the cases are independent.
+    let next = AtomicUsize::new(0);
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut failures = Vec::new();
+                    while let Some(check) = checks.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        failures.extend(check());
+                    }
+                    failures
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a worker panicked"))
+            .collect()
+    });
     assert!(
         failures.is_empty(),
-        "{} of {} cases failed:\n{}",
+        "{} disagreements over {} invalid and {} valid cases:\n{}",
         failures.len(),
-        cases.len(),
+        invalid.len(),
+        valid.len(),
         failures.join("\n")
     );
 }

@@ -5,6 +5,8 @@
 //! Tests fail (never skip) when the control plane is not running: `make test`
 //! starts it.
 
+pub mod cases;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -116,6 +118,34 @@ pub fn kubectl_ok(args: &[&str], stdin: Option<&str>) -> String {
     let r = kubectl(args, stdin);
     assert!(r.success, "kubectl {args:?} failed:\n{}", r.stderr);
     r.stdout
+}
+
+/// Installs the CRDs of `crds/` (which `crds::generated_crd_files_are_current`
+/// holds to the code) and waits until every one is established.
+pub fn install_crds() {
+    let dir = repo_root().join("crds");
+    kubectl_ok(
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            &dir.to_string_lossy(),
+        ],
+        None,
+    );
+    for crd in wardops::api::crds() {
+        let name = crd.metadata.name.unwrap_or_default();
+        kubectl_ok(
+            &[
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                &format!("crd/{name}"),
+            ],
+            None,
+        );
+    }
 }
 
 /// A kube client for the local control plane (admin identity).
