@@ -123,59 +123,57 @@ the ClusterRole (all namespaces) or by a Role in each watched namespace.
 Every rule says why it is needed; no wildcards. docs/rbac.md explains them.
 */}}
 {{- define "wardops.controllerRules" -}}
-# WardServices, DataConnectors and BackupPolicies: watched and reconciled; patch and update
-# only for their metadata (the operator's finalizer).
+# Exactly what the operator calls (a test compares these rules with the requests in the
+# API server's audit log of a run under them). WardServices and DataConnectors: listed
+# and watched into the operator's caches; WardServices also listed at start.
 - apiGroups: ["wardops.io"]
-  resources: ["wardservices", "dataconnectors", "backuppolicies"]
-  verbs: ["get", "list", "watch", "patch", "update"]
-# Status subresources: the operator reports conditions and observedGeneration.
+  resources: ["wardservices", "dataconnectors"]
+  verbs: ["list", "watch"]
+# Status subresource: the operator reports conditions and observedGeneration by
+# server-side apply.
 - apiGroups: ["wardops.io"]
-  resources: ["wardservices/status", "dataconnectors/status", "backuppolicies/status"]
-  verbs: ["get", "patch", "update"]
-# Finalizers: needed to set ownerReferences with blockOwnerDeletion on children
-# (the OwnerReferencesPermissionEnforcement admission plugin) and to clean up.
+  resources: ["wardservices/status"]
+  verbs: ["patch"]
+# Children carry an owner reference with blockOwnerDeletion, which the
+# OwnerReferencesPermissionEnforcement admission plugin allows only to who may update
+# the owner's finalizers. Checked by that plugin; never requested.
 - apiGroups: ["wardops.io"]
-  resources: ["wardservices/finalizers", "dataconnectors/finalizers", "backuppolicies/finalizers"]
+  resources: ["wardservices/finalizers"]
   verbs: ["update"]
-# Ward service and connector gateway workloads: built, applied and watched for availability.
+# A WardService's children: watched by label into the caches, read once when the
+# cache has not seen a new child yet, and applied by server-side apply (a patch that
+# creates the object the first time, hence create).
 - apiGroups: ["apps"]
   resources: ["deployments"]
-  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
-# Services, configuration, pod identities and data volumes of ward services and connectors.
+  verbs: ["get", "list", "watch", "create", "patch"]
 - apiGroups: [""]
-  resources: ["services", "configmaps", "serviceaccounts", "persistentvolumeclaims"]
-  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
-# Network isolation of every workload, and the Ingress of public/internal ward services.
+  resources: ["services", "configmaps", "serviceaccounts"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 - apiGroups: ["networking.k8s.io"]
-  resources: ["networkpolicies", "ingresses"]
-  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
-# Disruption budgets of ward services with more than one replica.
+  resources: ["networkpolicies"]
+  verbs: ["get", "list", "watch", "create", "patch"]
+# Optional children: also deleted when the spec no longer asks for them (a retained
+# data volume has no owner reference and is never deleted).
+- apiGroups: [""]
+  resources: ["persistentvolumeclaims"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: ["networking.k8s.io"]
+  resources: ["ingresses"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
-  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
-# Autoscaling of ward services that set spec.autoscaling.
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
-  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
-# Backup CronJobs, sync-mode connectors, and the Jobs of "backup now" and of the backup status.
-- apiGroups: ["batch"]
-  resources: ["cronjobs", "jobs"]
-  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
-# Secrets: read only, to check that referenced Secrets and keys exist and to stamp pod
-# templates with their resourceVersion. Never create, update or delete.
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# Secrets: metadata listed and watched (no values), and a referenced Secret read
+# once per resourceVersion to learn its key names: the operator checks that the keys
+# a spec names exist. It never keeps, logs or copies a value, and never writes.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch"]
-# Pods: read only, to place a backup pod on the node of the ward's pods (ReadWriteOnce volumes).
-- apiGroups: [""]
-  resources: ["pods"]
-  verbs: ["get", "list", "watch"]
 # Events on wardops resources for every state change a person should see.
 - apiGroups: ["events.k8s.io"]
-  resources: ["events"]
-  verbs: ["create", "patch"]
-# The same Events through the core API (older clients and kubectl describe).
-- apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
 {{- end }}
@@ -186,11 +184,11 @@ Every rule says why it is needed; no wildcards. docs/rbac.md explains them.
 # in namespaces labelled at their level or higher). Cluster-wide even in namespaced mode.
 - apiGroups: [""]
   resources: ["namespaces"]
-  verbs: ["get", "list", "watch"]
-# CRDs: at start the operator checks that its CRDs are installed and Established.
+  verbs: ["list", "watch"]
+# CRDs: at start the operator reads its own CRDs to check they are Established.
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["get"]
 {{- end }}
 
 {{/* Rules on the leader election Lease, in the lease namespace. */}}
@@ -204,5 +202,5 @@ Every rule says why it is needed; no wildcards. docs/rbac.md explains them.
 - apiGroups: ["coordination.k8s.io"]
   resources: ["leases"]
   resourceNames: [{{ .Values.leaderElection.leaseName | quote }}]
-  verbs: ["get", "list", "watch", "update", "patch"]
+  verbs: ["get", "list", "watch", "patch"]
 {{- end }}

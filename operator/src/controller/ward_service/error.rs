@@ -12,14 +12,6 @@ pub enum Error {
     #[error(transparent)]
     MissingMetadata(#[from] crate::controller::MissingMetadata),
 
-    /// Reading the WardService's Namespace failed.
-    #[error("reading Namespace `{namespace}`")]
-    NamespaceLookup {
-        namespace: String,
-        #[source]
-        source: kube::Error,
-    },
-
     /// Reading referenced Secrets failed (not: a Secret is missing).
     #[error("reading Secrets in `{namespace}`")]
     SecretLookup {
@@ -46,7 +38,6 @@ impl Error {
     pub fn category(&self) -> &'static str {
         match self {
             Error::MissingMetadata(_) => "InvalidObject",
-            Error::NamespaceLookup { .. } => "NamespaceLookupFailed",
             Error::SecretLookup { .. } => "SecretLookupFailed",
             Error::Build(_) => "BuildFailed",
             Error::Apply(_) => "ApplyFailed",
@@ -68,10 +59,6 @@ mod tests {
     fn every_variant() -> Vec<Error> {
         let all = vec![
             Error::MissingMetadata(crate::controller::MissingMetadata("metadata.uid")),
-            Error::NamespaceLookup {
-                namespace: "ns".into(),
-                source: api_error(),
-            },
             Error::SecretLookup {
                 namespace: "ns".into(),
                 source: api_error(),
@@ -88,7 +75,6 @@ mod tests {
         for e in &all {
             match e {
                 Error::MissingMetadata(_)
-                | Error::NamespaceLookup { .. }
                 | Error::SecretLookup { .. }
                 | Error::Build(_)
                 | Error::Apply(_)

@@ -185,8 +185,12 @@ async fn reconcile_inner(ws: &WardService, state: &State) -> Result<Action, Erro
 
     // Dereference, from the caches: the namespace's classification, the
     // referenced Secrets, the connectors.
-    let namespace_labels = namespace_labels(ctx, cache, &ns).await?;
-    if let Err(mismatch) = validate::classification(&ws.spec, &ns, &namespace_labels) {
+    // A namespace the cache has not seen yet: its watch event reconciles again.
+    let Some(namespace) = cache.namespaces.get(&ObjectRef::new(&ns)) else {
+        return Ok(Action::requeue(CACHE_WAIT));
+    };
+    let namespace_labels = namespace.labels();
+    if let Err(mismatch) = validate::classification(&ws.spec, &ns, namespace_labels) {
         let conds =
             status::blocked_conditions(reason::CLASSIFICATION_MISMATCH, mismatch.to_string());
         update_status(ws, ctx, &conds, None).await?;
@@ -256,30 +260,6 @@ async fn reconcile_inner(ws: &WardService, state: &State) -> Result<Action, Erro
     )
     .await?;
     Ok(Action::requeue(ctx.resync))
-}
-
-/// The namespace's labels, from the cache; from the API server only when the
-/// cache has not seen the namespace yet.
-async fn namespace_labels(
-    ctx: &Context,
-    cache: &Caches,
-    ns: &str,
-) -> Result<BTreeMap<String, String>, Error> {
-    let cached = cache.namespaces.get(&ObjectRef::new(ns));
-    let meta = match cached {
-        Some(m) => m.metadata.clone(),
-        None => {
-            Api::<Namespace>::all(ctx.client.clone())
-                .get_metadata(ns)
-                .await
-                .map_err(|source| Error::NamespaceLookup {
-                    namespace: ns.to_string(),
-                    source,
-                })?
-                .metadata
-        }
-    };
-    Ok(meta.labels.unwrap_or_default())
 }
 
 /// Applies the children in the one apply order and removes the optional ones
