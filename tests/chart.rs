@@ -17,8 +17,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
 use serde_yaml::Value;
+use wardops_tests::facts::{self, exported_metrics, operator_env_vars};
+use wardops_tests::yaml::{self, container, env, find, kind_of, kinds, name_of, only, strings};
 use wardops_tests::{
     Run, TestNamespace, client, kubeconfig, kubectl, kubectl_ok, repo_root, run, state_dir, tool,
     unique_name,
@@ -38,14 +39,6 @@ fn helm(args: &[&str]) -> Run {
     let mut cmd = tool("helm");
     cmd.args(args);
     run(cmd, None)
-}
-
-/// Documents of a multi-document YAML stream, empty ones dropped.
-fn yaml_docs(text: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(text)
-        .map(|d| Value::deserialize(d).expect("valid YAML"))
-        .filter(|v| !v.is_null())
-        .collect()
 }
 
 /// A values file in a temporary directory, removed on drop.
@@ -83,7 +76,7 @@ fn try_render(release: &str, namespace: &str, values: &str) -> Result<Vec<Value>
         file.0.to_str().unwrap(),
     ]);
     if r.success {
-        Ok(yaml_docs(&r.stdout))
+        Ok(yaml::docs(&r.stdout))
     } else {
         Err(r.stderr)
     }
@@ -92,78 +85,6 @@ fn try_render(release: &str, namespace: &str, values: &str) -> Result<Vec<Value>
 fn render(values: &str) -> Vec<Value> {
     try_render("wardops", "wardops-system", values)
         .unwrap_or_else(|e| panic!("helm template failed for values:\n{values}\n{e}"))
-}
-
-fn kind_of(doc: &Value) -> &str {
-    doc["kind"].as_str().unwrap_or("")
-}
-
-fn name_of(doc: &Value) -> &str {
-    doc["metadata"]["name"].as_str().unwrap_or("")
-}
-
-fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
-    docs.iter()
-        .find(|d| kind_of(d) == kind && name_of(d) == name)
-        .unwrap_or_else(|| panic!("no {kind} {name} in {:?}", kinds(docs)))
-}
-
-fn kinds(docs: &[Value]) -> Vec<String> {
-    let mut k: Vec<String> = docs
-        .iter()
-        .map(|d| format!("{}/{}", kind_of(d), name_of(d)))
-        .collect();
-    k.sort();
-    k
-}
-
-fn only<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
-    let all: Vec<&Value> = docs.iter().filter(|d| kind_of(d) == kind).collect();
-    assert_eq!(all.len(), 1, "expected one {kind}, got {}", all.len());
-    all[0]
-}
-
-fn container(docs: &[Value]) -> &Value {
-    &only(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
-}
-
-/// The container's plain env vars (name -> value); valueFrom ones map to "<from>".
-fn env(docs: &[Value]) -> BTreeMap<String, String> {
-    container(docs)["env"]
-        .as_sequence()
-        .expect("env")
-        .iter()
-        .map(|e| {
-            let v = match &e["value"] {
-                Value::String(s) => s.clone(),
-                Value::Null => "<from>".to_string(),
-                other => panic!("env value must be a string: {other:?}"),
-            };
-            (e["name"].as_str().unwrap().to_string(), v)
-        })
-        .collect()
-}
-
-/// Environment variables `wardops run` reads (from settings.rs's `env = "..."`).
-fn operator_env_vars() -> BTreeSet<String> {
-    let src =
-        std::fs::read_to_string(repo_root().join("operator/src/runtime/settings.rs")).unwrap();
-    src.match_indices("env = \"")
-        .map(|(i, m)| {
-            let rest = &src[i + m.len()..];
-            rest[..rest.find('"').unwrap()].to_string()
-        })
-        .collect()
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_sequence()
-        .map(|s| {
-            s.iter()
-                .map(|x| x.as_str().unwrap_or("").to_string())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Every rule of every ClusterRole and Role: (kind/name, rule).
@@ -220,23 +141,6 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
         }
     }
     out
-}
-
-/// What the operator exports (docs/monitoring.md), with a histogram's series.
-fn exported_metrics() -> BTreeSet<String> {
-    [
-        "wardops_reconciles_total",
-        "wardops_reconcile_errors_total",
-        "wardops_reconcile_duration_seconds_bucket",
-        "wardops_reconcile_duration_seconds_sum",
-        "wardops_reconcile_duration_seconds_count",
-        "wardops_resources",
-        "wardops_leader",
-        "wardops_backup_policies_overdue",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
 }
 
 const ALL_FEATURES: &str = r#"
@@ -395,7 +299,10 @@ fn default_render_is_one_restricted_operator_with_cluster_rbac() {
     // Settings, as `wardops run` reads them.
     let env = env(&docs);
     let expected = [
-        ("POD_NAMESPACE", "<from>"),
+        (
+            "POD_NAMESPACE",
+            r#"{"fieldRef":{"fieldPath":"metadata.namespace"}}"#,
+        ),
         ("WARDOPS_LEADER_ELECTION", "true"),
         ("WARDOPS_LEASE_NAME", "wardops-leader"),
         ("WARDOPS_LEASE_NAMESPACE", "wardops-system"),
@@ -458,7 +365,7 @@ fn every_wardops_env_var_the_chart_sets_is_an_operator_setting() {
     let known = operator_env_vars();
     assert!(
         known.contains("WARDOPS_LEADER_ELECTION"),
-        "settings.rs parse: {known:?}"
+        "the settings' clap arguments: {known:?}"
     );
     for values in ["{}", ALL_FEATURES, "watchNamespaces: [a, b]"] {
         for name in env(&render(values))
@@ -1069,11 +976,7 @@ fn upgrade_crds() {
         "the documented CRD upgrade failed:\n{}",
         r.stderr
     );
-    for crd in [
-        "wardservices.wardops.io",
-        "dataconnectors.wardops.io",
-        "backuppolicies.wardops.io",
-    ] {
+    for crd in facts::crd_names() {
         kubectl_ok(
             &[
                 "wait",
@@ -1484,7 +1387,7 @@ async fn crds_are_upgraded_by_the_documented_command_not_by_helm_upgrade() {
     .unwrap();
     assert_eq!(columns(&upgraded), wanted);
     let chart_crd: Value =
-        yaml_docs(&std::fs::read_to_string(chart_dir().join("crds/wardservices.yaml")).unwrap())
+        yaml::docs(&std::fs::read_to_string(chart_dir().join("crds/wardservices.yaml")).unwrap())
             .remove(0);
     let chart_crd: serde_json::Value = serde_json::to_value(&chart_crd).unwrap();
     let differences = json_differences(
@@ -1726,11 +1629,11 @@ async fn operator_with_the_charts_identity_reconciles_the_samples() {
         .expect("start wardops run");
     let mut operator = OperatorProcess { child, log };
 
-    for kind in ["backuppolicies", "dataconnectors", "wardservices"] {
+    for kind in facts::crd_plurals() {
         let _ = kubectl(
             &[
                 "delete",
-                kind,
+                &kind,
                 "--all",
                 "-n",
                 "phuong-hong-bang",
@@ -1742,7 +1645,7 @@ async fn operator_with_the_charts_identity_reconciles_the_samples() {
         let _ = kubectl(
             &[
                 "delete",
-                kind,
+                &kind,
                 "--all",
                 "-n",
                 "xa-an-lao",

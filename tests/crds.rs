@@ -10,7 +10,7 @@ use serde_json::Value;
 use wardops::render::RenderError;
 use wardops::runtime::settings::WorkloadSettings;
 use wardops_tests::cases::{self, Invalid, Valid};
-use wardops_tests::{install_crds, kubectl, kubectl_ok, repo_root};
+use wardops_tests::{install_crds, kubectl, kubectl_ok, repo_root, yaml};
 
 #[test]
 fn generated_crd_files_are_current() {
@@ -78,12 +78,12 @@ fn sample_docs() -> Vec<(String, Value)> {
     let mut docs = Vec::new();
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
-        for doc in serde_yaml::Deserializer::from_str(&text) {
-            let v: Value = serde::Deserialize::deserialize(doc).unwrap();
-            if !v.is_null() {
-                docs.push((f.file_name().unwrap().to_string_lossy().into_owned(), v));
-            }
-        }
+        let file = f.file_name().unwrap().to_string_lossy().into_owned();
+        docs.extend(
+            yaml::docs::<Value>(&text)
+                .into_iter()
+                .map(|d| (file.clone(), d)),
+        );
     }
     docs
 }

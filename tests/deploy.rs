@@ -6,27 +6,21 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
-use serde::Deserialize;
 use serde_yaml::Value;
 use wardops::api::Classification;
 use wardops::runtime::settings::{parse_node_selector, parse_tolerations};
+use wardops_tests::facts;
+use wardops_tests::yaml::{self, container, env, kind_of, name_of, only, pod_spec, strings};
 use wardops_tests::{
     TestNamespace, client, kubectl, kubectl_ok, repo_root, run, tool, unique_name,
 };
 
 const OVERLAYS: [&str; 3] = ["dev", "staging", "prod"];
 
-fn yaml_docs(text: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(text)
-        .map(|d| Value::deserialize(d).expect("valid YAML"))
-        .filter(|v| !v.is_null())
-        .collect()
-}
-
 /// `kubectl kustomize deploy/DIR`.
 fn kustomize(dir: &str) -> Vec<Value> {
     let path = repo_root().join("deploy").join(dir);
-    yaml_docs(&kubectl_ok(&["kustomize", path.to_str().unwrap()], None))
+    yaml::docs(&kubectl_ok(&["kustomize", path.to_str().unwrap()], None))
 }
 
 /// The chart's default render, as release `wardops` in `wardops-system`.
@@ -42,31 +36,11 @@ fn chart_defaults() -> Vec<Value> {
     ]);
     let r = run(cmd, None);
     assert!(r.success, "helm template failed:\n{}", r.stderr);
-    yaml_docs(&r.stdout)
+    yaml::docs(&r.stdout)
 }
 
-fn kind_of(d: &Value) -> &str {
-    d["kind"].as_str().unwrap_or("")
-}
-
-fn name_of(d: &Value) -> &str {
-    d["metadata"]["name"].as_str().unwrap_or("")
-}
-
-fn only<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
-    let all: Vec<&Value> = docs.iter().filter(|d| kind_of(d) == kind).collect();
-    assert_eq!(all.len(), 1, "expected one {kind}, got {}", all.len());
-    all[0]
-}
-
-fn strings(v: &Value) -> BTreeSet<String> {
-    v.as_sequence()
-        .map(|s| {
-            s.iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+fn set(v: &Value) -> BTreeSet<String> {
+    strings(v).into_iter().collect()
 }
 
 /// A rule with its lists as sets, so that order does not matter.
@@ -94,10 +68,10 @@ fn rbac_rules(docs: &[Value]) -> BTreeMap<String, BTreeSet<Rule>> {
                 .iter()
                 .map(|r| {
                     (
-                        strings(&r["apiGroups"]),
-                        strings(&r["resources"]),
-                        strings(&r["resourceNames"]),
-                        strings(&r["verbs"]),
+                        set(&r["apiGroups"]),
+                        set(&r["resources"]),
+                        set(&r["resourceNames"]),
+                        set(&r["verbs"]),
                     )
                 })
                 .collect();
@@ -123,30 +97,6 @@ fn rbac_bindings(docs: &[Value]) -> BTreeMap<String, String> {
                 serde_json::to_string(&d["subjects"]).unwrap()
             );
             (key, value)
-        })
-        .collect()
-}
-
-fn pod_spec(docs: &[Value]) -> &Value {
-    &only(docs, "Deployment")["spec"]["template"]["spec"]
-}
-
-fn container(docs: &[Value]) -> &Value {
-    &pod_spec(docs)["containers"][0]
-}
-
-/// Env of the operator container: name -> value, or the valueFrom as JSON.
-fn env(docs: &[Value]) -> BTreeMap<String, String> {
-    container(docs)["env"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            let v = match e["value"].as_str() {
-                Some(s) => s.to_string(),
-                None => serde_json::to_string(&e["valueFrom"]).unwrap(),
-            };
-            (e["name"].as_str().unwrap().to_string(), v)
         })
         .collect()
 }
@@ -258,19 +208,12 @@ fn base_operator_matches_the_chart_defaults() {
         ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
         "restricted"
     );
-    let crds: BTreeSet<&str> = base
+    let crds: BTreeSet<String> = base
         .iter()
         .filter(|d| kind_of(d) == "CustomResourceDefinition")
-        .map(name_of)
+        .map(|d| name_of(d).to_string())
         .collect();
-    assert_eq!(
-        crds,
-        BTreeSet::from([
-            "backuppolicies.wardops.io",
-            "dataconnectors.wardops.io",
-            "wardservices.wardops.io"
-        ])
-    );
+    assert_eq!(crds, facts::crd_names().into_iter().collect());
 }
 
 /// What each overlay must say.
@@ -811,10 +754,7 @@ fn docs_exist_in_english_and_vietnamese_with_working_links() {
     // The settings reference covers every environment variable of `wardops run`.
     let settings = std::fs::read_to_string(en.join("settings.md")).unwrap();
     let settings_vi = std::fs::read_to_string(vi.join("settings.md")).unwrap();
-    let src = std::fs::read_to_string(root.join("operator/src/runtime/settings.rs")).unwrap();
-    for (i, _) in src.match_indices("env = \"") {
-        let name = &src[i + 7..];
-        let name = &name[..name.find('"').unwrap()];
+    for name in facts::operator_env_vars() {
         assert!(
             settings.contains(&format!("`{name}`")),
             "docs/settings.md does not document {name}"

@@ -6,6 +6,8 @@
 //! starts it.
 
 pub mod cases;
+pub mod facts;
+pub mod yaml;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
