@@ -368,7 +368,8 @@ fn default_api_key_header() -> String {
 }
 
 /// Methods `methods` may list.
-pub const FORWARDABLE_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+pub const FORWARDABLE_METHODS: &[&str] =
+    &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
 /// Headers an API key may not be sent in: the connection's own headers.
 const RESERVED_HEADERS: &[&str] = &[
@@ -528,7 +529,10 @@ impl GatewayConfig {
         let mut bad = |field: String, message: String| errors.push(FieldError { field, message });
 
         if let Some(p) = url_problem(&self.source.endpoint) {
-            bad("source.endpoint".into(), format!("{p}, e.g. https://dancu.haiphong.gov.vn/api"));
+            bad(
+                "source.endpoint".into(),
+                format!("{p}, e.g. https://dancu.haiphong.gov.vn/api"),
+            );
         }
         if let Some(ca) = &self.source.ca_file {
             check_path(ca, "source.caFile", &mut bad);
@@ -538,14 +542,19 @@ impl GatewayConfig {
             bad("datasets".into(), "must list at least one dataset".into());
         }
         if self.datasets.len() > MAX_DATASETS {
-            bad("datasets".into(), format!("at most {MAX_DATASETS} datasets"));
+            bad(
+                "datasets".into(),
+                format!("at most {MAX_DATASETS} datasets"),
+            );
         }
         let mut seen = BTreeSet::new();
         for (i, d) in self.datasets.iter().enumerate() {
             if !is_dataset_name(d) {
                 bad(
                     format!("datasets[{i}]"),
-                    format!("must be 1 to {MAX_DATASET_LENGTH} lowercase letters, digits, '-', '_' or '.', starting and ending with a letter or digit"),
+                    format!(
+                        "must be 1 to {MAX_DATASET_LENGTH} lowercase letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+                    ),
                 );
             } else if !seen.insert(d.as_str()) {
                 bad(format!("datasets[{i}]"), format!("`{d}` is listed twice"));
@@ -556,10 +565,20 @@ impl GatewayConfig {
             AuthConfig::None => {}
             AuthConfig::ApiKey { header, key_file } => {
                 match http::HeaderName::from_bytes(header.as_bytes()) {
-                    Err(_) => bad("auth.header".into(), "must be an HTTP header name, e.g. X-API-Key".into()),
+                    Err(_) => bad(
+                        "auth.header".into(),
+                        "must be an HTTP header name, e.g. X-API-Key".into(),
+                    ),
                     Ok(h) => {
-                        if RESERVED_HEADERS.contains(&h.as_str()) || super::headers::is_hop_by_hop(&h) {
-                            bad("auth.header".into(), format!("`{header}` is a header the gateway sets itself; use e.g. X-API-Key"));
+                        if RESERVED_HEADERS.contains(&h.as_str())
+                            || super::headers::is_hop_by_hop(&h)
+                        {
+                            bad(
+                                "auth.header".into(),
+                                format!(
+                                    "`{header}` is a header the gateway sets itself; use e.g. X-API-Key"
+                                ),
+                            );
                         }
                     }
                 }
@@ -580,49 +599,83 @@ impl GatewayConfig {
                 ..
             } => {
                 if let Some(p) = url_problem(token_url) {
-                    bad("auth.tokenUrl".into(), format!("{p}, e.g. https://sso.haiphong.gov.vn/oauth2/token"));
+                    bad(
+                        "auth.tokenUrl".into(),
+                        format!("{p}, e.g. https://sso.haiphong.gov.vn/oauth2/token"),
+                    );
                 }
                 check_path(client_id_file, "auth.clientIdFile", &mut bad);
                 check_path(client_secret_file, "auth.clientSecretFile", &mut bad);
                 for (i, s) in scopes.iter().enumerate() {
                     // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-                    let ok = !s.is_empty() && s.bytes().all(|c| c == 0x21 || (0x23..=0x5b).contains(&c) || (0x5d..=0x7e).contains(&c));
+                    let ok = !s.is_empty()
+                        && s.bytes().all(|c| {
+                            c == 0x21 || (0x23..=0x5b).contains(&c) || (0x5d..=0x7e).contains(&c)
+                        });
                     if !ok {
-                        bad(format!("auth.scopes[{i}]"), "must be one scope: printable ASCII, no space, quote or backslash".into());
+                        bad(
+                            format!("auth.scopes[{i}]"),
+                            "must be one scope: printable ASCII, no space, quote or backslash"
+                                .into(),
+                        );
                     }
                 }
             }
-            AuthConfig::MTls { cert_file, key_file } => {
+            AuthConfig::MTls {
+                cert_file,
+                key_file,
+            } => {
                 check_path(cert_file, "auth.certFile", &mut bad);
                 check_path(key_file, "auth.keyFile", &mut bad);
                 if self.source.endpoint.starts_with("http://") {
-                    bad("auth".into(), "mTLS needs an https:// source.endpoint".into());
+                    bad(
+                        "auth".into(),
+                        "mTLS needs an https:// source.endpoint".into(),
+                    );
                 }
             }
         }
 
         if self.listen_port != 0 && self.listen_port == self.admin_port {
-            bad("adminPort".into(), format!("must differ from listenPort ({})", self.listen_port));
+            bad(
+                "adminPort".into(),
+                format!("must differ from listenPort ({})", self.listen_port),
+            );
         }
         if self.max_body_bytes == 0 || self.max_body_bytes > MAX_MAX_BODY_BYTES {
-            bad("maxBodyBytes".into(), format!("must be between 1 and {MAX_MAX_BODY_BYTES}"));
+            bad(
+                "maxBodyBytes".into(),
+                format!("must be between 1 and {MAX_MAX_BODY_BYTES}"),
+            );
         }
         if !(1..=3600).contains(&self.timeout_seconds) {
             bad("timeoutSeconds".into(), "must be between 1 and 3600".into());
         }
         if !(1..=86400).contains(&self.sync_timeout_seconds) {
-            bad("syncTimeoutSeconds".into(), "must be between 1 and 86400".into());
+            bad(
+                "syncTimeoutSeconds".into(),
+                "must be between 1 and 86400".into(),
+            );
         }
         if self.methods.is_empty() {
-            bad("methods".into(), "must list at least one method, e.g. GET".into());
+            bad(
+                "methods".into(),
+                "must list at least one method, e.g. GET".into(),
+            );
         }
         for (i, m) in self.methods.iter().enumerate() {
             if !FORWARDABLE_METHODS.contains(&m.as_str()) {
-                bad(format!("methods[{i}]"), format!("must be one of {}", FORWARDABLE_METHODS.join(", ")));
+                bad(
+                    format!("methods[{i}]"),
+                    format!("must be one of {}", FORWARDABLE_METHODS.join(", ")),
+                );
             }
         }
         if self.rate_limit.requests_per_second == 0 {
-            bad("rateLimit.requestsPerSecond".into(), "must be at least 1".into());
+            bad(
+                "rateLimit.requestsPerSecond".into(),
+                "must be at least 1".into(),
+            );
         }
         if self.rate_limit.burst == 0 {
             bad("rateLimit.burst".into(), "must be at least 1".into());
@@ -659,7 +712,10 @@ impl GatewayConfig {
                 out.push(client_id_file);
                 out.push(client_secret_file);
             }
-            AuthConfig::MTls { cert_file, key_file } => {
+            AuthConfig::MTls {
+                cert_file,
+                key_file,
+            } => {
                 out.push(cert_file);
                 out.push(key_file);
             }
@@ -672,7 +728,10 @@ fn check_path(path: &Path, field: &str, bad: &mut impl FnMut(String, String)) {
     if !path.is_absolute() {
         bad(
             field.to_string(),
-            format!("must be an absolute path (where the Secret key is mounted), not `{}`", path.display()),
+            format!(
+                "must be an absolute path (where the Secret key is mounted), not `{}`",
+                path.display()
+            ),
         );
     }
 }
@@ -696,7 +755,13 @@ mod tests {
         assert_eq!(c.listen_port, 8080);
         assert_eq!(c.admin_port, 9090);
         assert_eq!(c.mode, GatewayMode::Proxy);
-        assert_eq!(c.rate_limit, RateLimit { requests_per_second: 50, burst: 100 });
+        assert_eq!(
+            c.rate_limit,
+            RateLimit {
+                requests_per_second: 50,
+                burst: 100
+            }
+        );
         assert_eq!(
             c.auth,
             AuthConfig::ApiKey {
@@ -711,7 +776,9 @@ mod tests {
         let dir = Path::new("/var/run/secrets/wardops/source");
         for mode in [
             AuthMode::None,
-            AuthMode::ApiKey { header: "X-Key".into() },
+            AuthMode::ApiKey {
+                header: "X-Key".into(),
+            },
             AuthMode::Basic,
             AuthMode::OAuth2ClientCredentials {
                 token_url: "https://sso.example/token".into(),
@@ -731,13 +798,18 @@ mod tests {
         assert_eq!(json["certFile"], "/var/run/secrets/wardops/source/tls.crt");
         let json = serde_json::to_value(AuthConfig::mounted(AuthMode::Basic, dir)).unwrap();
         assert_eq!(json["type"], "basic");
-        assert_eq!(json["passwordFile"], "/var/run/secrets/wardops/source/password");
+        assert_eq!(
+            json["passwordFile"],
+            "/var/run/secrets/wardops/source/password"
+        );
     }
 
     #[test]
     fn unknown_fields_are_refused() {
-        let err = GatewayConfig::parse("source: {endpoint: 'https://x.example'}\ndatasets: [a]\nratelimit: {}\n")
-            .unwrap_err();
+        let err = GatewayConfig::parse(
+            "source: {endpoint: 'https://x.example'}\ndatasets: [a]\nratelimit: {}\n",
+        )
+        .unwrap_err();
         assert!(matches!(err, ConfigError::Parse { .. }), "{err}");
         let err = GatewayConfig::parse(
             "source: {endpoint: 'https://x.example'}\ndatasets: [a]\nauth: {type: apiKey, keyFile: /k, password: x}\n",
@@ -778,7 +850,10 @@ mod tests {
             ]
         );
         // The message never needs a credential: only paths and names.
-        assert!(e.to_string().contains("datasets[2]: `ok` is listed twice"), "{e}");
+        assert!(
+            e.to_string().contains("datasets[2]: `ok` is listed twice"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -795,7 +870,17 @@ mod tests {
         for ok in ["a", "citizens", "land.parcels", "ho_tich-2024"] {
             assert!(is_dataset_name(ok), "{ok}");
         }
-        for bad in ["", ".", "..", "-a", "a-", "A", "a/b", "a%2e", &"a".repeat(64)] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "-a",
+            "a-",
+            "A",
+            "a/b",
+            "a%2e",
+            &"a".repeat(64),
+        ] {
             assert!(!is_dataset_name(bad), "{bad}");
         }
     }
@@ -803,7 +888,10 @@ mod tests {
     #[test]
     fn secret_keys_per_mode() {
         let dir = Path::new("/s");
-        assert_eq!(AuthConfig::mounted(AuthMode::Basic, dir).secret_keys(), &["username", "password"]);
+        assert_eq!(
+            AuthConfig::mounted(AuthMode::Basic, dir).secret_keys(),
+            &["username", "password"]
+        );
         assert_eq!(
             AuthConfig::mounted(
                 AuthMode::OAuth2ClientCredentials {
@@ -816,6 +904,9 @@ mod tests {
             .secret_keys(),
             &["clientID", "clientSecret"]
         );
-        assert_eq!(AuthConfig::mounted(AuthMode::MTls, dir).secret_keys(), &["tls.crt", "tls.key"]);
+        assert_eq!(
+            AuthConfig::mounted(AuthMode::MTls, dir).secret_keys(),
+            &["tls.crt", "tls.key"]
+        );
     }
 }

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine;
-use hyper::body::Bytes;
 use http::{HeaderName, HeaderValue};
 use http_body_util::Full;
+use hyper::body::Bytes;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -185,11 +185,10 @@ fn tls_config(config: &GatewayConfig) -> Result<rustls::ClientConfig, Credential
         } => {
             let chain = certificates(cert_file)?;
             let key_pem = read_bytes(key_file)?;
-            let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| {
-                CredentialError::NoKey {
+            let key =
+                PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| CredentialError::NoKey {
                     path: key_file.clone(),
-                }
-            })?;
+                })?;
             builder
                 .with_client_auth_cert(chain, key)
                 .map_err(|source| CredentialError::ClientIdentity {
@@ -383,7 +382,10 @@ mod tests {
         let e = sensitive(&read_value(&key).unwrap(), &key).unwrap_err();
         assert!(!e.to_string().contains("s3cret"), "{e}");
         std::fs::write(&key, "  \n").unwrap();
-        assert!(matches!(read_value(&key), Err(CredentialError::Empty { .. })));
+        assert!(matches!(
+            read_value(&key),
+            Err(CredentialError::Empty { .. })
+        ));
         std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\nnot-base64-s3cret\n").unwrap();
         let e = certificates(&key).unwrap_err();
         assert!(!crate::error_chain(&e).contains("s3cret"), "{e}");

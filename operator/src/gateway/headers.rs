@@ -96,10 +96,7 @@ mod tests {
             ("x-api-key", "spoofed"),
             ("accept", "application/json"),
         ] {
-            h.append(
-                HeaderName::from_static(k),
-                HeaderValue::from_static(v),
-            );
+            h.append(HeaderName::from_static(k), HeaderValue::from_static(v));
         }
         let api = HeaderName::from_static("x-api-key");
         let out = forwardable_request(h, Some(&api));

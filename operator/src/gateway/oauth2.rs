@@ -35,7 +35,9 @@ pub enum TokenError {
     #[error("the OAuth2 token endpoint did not answer within {0} s")]
     Timeout(u32),
     /// The token endpoint refused.
-    #[error("the OAuth2 token endpoint answered HTTP {0} (check clientID, clientSecret and scopes)")]
+    #[error(
+        "the OAuth2 token endpoint answered HTTP {0} (check clientID, clientSecret and scopes)"
+    )]
     Status(u16),
     /// The answer is not a token response.
     #[error("the OAuth2 token endpoint's answer is not a JSON token response with access_token")]
@@ -127,7 +129,10 @@ impl OAuth2 {
 
     /// The `Authorization` value: the cached token until its refresh point,
     /// else a new one; if fetching fails, the old one while it is still valid.
-    pub async fn authorization(&self, credentials: &Credentials) -> Result<HeaderValue, TokenError> {
+    pub async fn authorization(
+        &self,
+        credentials: &Credentials,
+    ) -> Result<HeaderValue, TokenError> {
         let now = Instant::now();
         if let Some(t) = self.cached()
             && now < t.refresh_at
@@ -210,37 +215,59 @@ impl OAuth2 {
         let client_secret = read_value(&self.client_secret_file)
             .map_err(|e| TokenError::Credentials(Arc::new(e)))?;
 
-        let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("grant_type", "client_credentials");
-        if !self.scopes.is_empty() {
-            form.append_pair("scope", &self.scopes.join(" "));
-        }
+        // The serializer is not Send: finish it before any await.
+        let (form, authorization) = {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            form.append_pair("grant_type", "client_credentials");
+            if !self.scopes.is_empty() {
+                form.append_pair("scope", &self.scopes.join(" "));
+            }
+            let authorization = match self.client_auth {
+                ClientAuthMethod::Basic => {
+                    // RFC 6749 §2.3.1: each part form-encoded before basic auth.
+                    let enc =
+                        |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                    Some(
+                        basic_value(
+                            &enc(&client_id),
+                            &enc(&client_secret),
+                            &self.client_secret_file,
+                        )
+                        .map_err(|e| TokenError::Credentials(Arc::new(e)))?,
+                    )
+                }
+                ClientAuthMethod::Post => {
+                    form.append_pair("client_id", &client_id);
+                    form.append_pair("client_secret", &client_secret);
+                    None
+                }
+            };
+            (form.finish(), authorization)
+        };
         let mut builder = Request::builder()
             .method(Method::POST)
-            .uri(self.token_url.parse::<Uri>().map_err(|_| TokenError::TokenUrl)?)
+            .uri(
+                self.token_url
+                    .parse::<Uri>()
+                    .map_err(|_| TokenError::TokenUrl)?,
+            )
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(header::ACCEPT, "application/json");
-        match self.client_auth {
-            ClientAuthMethod::Basic => {
-                // RFC 6749 §2.3.1: each part form-encoded before basic auth.
-                let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-                let value = basic_value(&enc(&client_id), &enc(&client_secret), &self.client_secret_file)
-                    .map_err(|e| TokenError::Credentials(Arc::new(e)))?;
-                builder = builder.header(header::AUTHORIZATION, value);
-            }
-            ClientAuthMethod::Post => {
-                form.append_pair("client_id", &client_id);
-                form.append_pair("client_secret", &client_secret);
-            }
+        if let Some(v) = authorization {
+            builder = builder.header(header::AUTHORIZATION, v);
         }
         let request = builder
-            .body(Full::new(Bytes::from(form.finish())))
+            .body(Full::new(Bytes::from(form)))
             .map_err(|_| TokenError::TokenUrl)?;
 
         let timeout = Duration::from_secs(u64::from(self.timeout_seconds));
         let started = Instant::now();
         let response = tokio::time::timeout(timeout, async {
-            let response = loaded.client.request(request).await.map_err(TokenError::Request)?;
+            let response = loaded
+                .client
+                .request(request)
+                .await
+                .map_err(TokenError::Request)?;
             let status = response.status();
             let body = Limited::new(response.into_body(), MAX_TOKEN_RESPONSE)
                 .collect()
@@ -255,7 +282,8 @@ impl OAuth2 {
         if status != StatusCode::OK {
             return Err(TokenError::Status(status.as_u16()));
         }
-        let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|_| TokenError::Response)?;
+        let parsed: TokenResponse =
+            serde_json::from_slice(&body).map_err(|_| TokenError::Response)?;
         if parsed
             .token_type
             .as_deref()

@@ -71,7 +71,10 @@ fn segment_ok(segment: &str) -> bool {
     }
     // Encoded twice (`%252e`): a second decoding must find nothing either.
     let lower = String::from_utf8_lossy(&decoded).to_ascii_lowercase();
-    !(lower.contains("%2e") || lower.contains("%2f") || lower.contains("%5c") || lower.contains("%00"))
+    !(lower.contains("%2e")
+        || lower.contains("%2f")
+        || lower.contains("%5c")
+        || lower.contains("%00"))
 }
 
 /// Splits and checks a raw request path.
