@@ -14,15 +14,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, Seek};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde_yaml::Value;
 use wardops_tests::facts::{self, exported_metrics, operator_env_vars};
 use wardops_tests::yaml::{self, container, env, find, kind_of, kinds, name_of, only, strings};
 use wardops_tests::{
-    Run, TestNamespace, client, kubeconfig, kubectl, kubectl_ok, repo_root, run, state_dir, tool,
-    unique_name,
+    OperatorBuilder, Run, TestNamespace, client, kubeconfig, kubectl, kubectl_ok, repo_root, run,
+    state_dir, tool, unique_name, wait_for,
 };
 
 // ---- helpers -------------------------------------------------------------------
@@ -1430,38 +1430,6 @@ fn json_differences(a: &serde_json::Value, b: &serde_json::Value, path: &str) ->
     out
 }
 
-/// `wardops run` as a child process, stopped with SIGTERM on drop.
-struct OperatorProcess {
-    child: Child,
-    log: PathBuf,
-}
-
-impl OperatorProcess {
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-}
-
-impl Drop for OperatorProcess {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A kubeconfig for the admin kubeconfig's cluster with a bearer token.
 fn token_kubeconfig(token: &str, namespace: &str, path: &std::path::Path) {
     let admin: Value =
@@ -1541,7 +1509,6 @@ async fn operator_with_the_charts_identity_reconciles_the_samples() {
         None,
     );
     assert!(r.success, "cargo build -p wardops failed:\n{}", r.stderr);
-    let binary = root.join("target/debug/wardops");
 
     upgrade_crds();
     let client = client().await.unwrap();
@@ -1605,29 +1572,17 @@ async fn operator_with_the_charts_identity_reconciles_the_samples() {
     let audit_offset = std::fs::metadata(state_dir().join("logs/audit.log"))
         .map(|m| m.len())
         .unwrap_or(0);
-    let log = dir.join("operator.log");
-    let log_file = std::fs::File::create(&log).unwrap();
-    let child = Command::new(&binary)
+    let operator = OperatorBuilder::new("chart-identity")
+        .kubeconfig(kc.clone())
+        .env_remove("POD_NAMESPACE")
         .args([
-            "run",
             "--leader-election=true",
             "--lease-namespace",
             &ns.name,
-            "--metrics-addr",
-            "127.0.0.1:0",
-            "--health-addr",
-            "127.0.0.1:0",
             "--log-format",
             "text",
         ])
-        .env("KUBECONFIG", &kc)
-        .env_remove("POD_NAMESPACE")
-        .stdin(Stdio::null())
-        .stdout(log_file.try_clone().unwrap())
-        .stderr(log_file)
-        .spawn()
-        .expect("start wardops run");
-    let mut operator = OperatorProcess { child, log };
+        .start();
 
     for kind in facts::crd_plurals() {
         let _ = kubectl(
@@ -1662,8 +1617,8 @@ async fn operator_with_the_charts_identity_reconciles_the_samples() {
     );
 
     // The operator takes the Lease in its namespace.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    wait_for("a Lease holder", Duration::from_secs(30), || async {
+        operator.alive().unwrap_or_else(|e| panic!("{e:#}"));
         let holder = kubectl(
             &[
                 "-n",
@@ -1676,60 +1631,51 @@ async fn operator_with_the_charts_identity_reconciles_the_samples() {
             ],
             None,
         );
-        if holder.success && !holder.stdout.trim().is_empty() {
-            break;
-        }
-        if let Ok(Some(status)) = operator.child.try_wait() {
-            panic!("wardops run exited ({status}):\n{}", operator.log_tail());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no Lease holder after 30s:\n{}",
-            operator.log_tail()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+        Ok((holder.success && !holder.stdout.trim().is_empty()).then_some(()))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", operator.log_tail()));
 
     // One-stop of Phường Hồng Bàng becomes Ready.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut last = String::new();
-    loop {
-        let r = kubectl(
-            &[
-                "-n",
-                "phuong-hong-bang",
-                "get",
-                "wardservice",
-                "one-stop",
-                "-o",
-                "json",
-            ],
-            None,
-        );
-        if r.success {
-            let ws: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    wait_for(
+        "WardService phuong-hong-bang/one-stop Ready=True",
+        Duration::from_secs(120),
+        || async {
+            operator.alive().unwrap_or_else(|e| panic!("{e:#}"));
+            let r = kubectl(
+                &[
+                    "-n",
+                    "phuong-hong-bang",
+                    "get",
+                    "wardservice",
+                    "one-stop",
+                    "-o",
+                    "json",
+                ],
+                None,
+            );
+            if !r.success {
+                anyhow::bail!("{}", r.stderr.trim());
+            }
+            let ws: serde_json::Value = serde_json::from_str(&r.stdout)?;
             let ready = ws["status"]["conditions"]
                 .as_array()
                 .and_then(|c| c.iter().find(|c| c["type"] == "Ready").cloned());
-            if let Some(ready) = ready {
-                if ready["status"] == "True" {
-                    break;
-                }
-                last = ready.to_string();
+            match ready {
+                Some(ready) if ready["status"] == "True" => Ok(Some(())),
+                Some(ready) => anyhow::bail!("last Ready condition: {ready}"),
+                None => Ok(None),
             }
-        }
-        if let Ok(Some(status)) = operator.child.try_wait() {
-            panic!("wardops run exited ({status}):\n{}", operator.log_tail());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "WardService phuong-hong-bang/one-stop not Ready=True after 120s; last Ready condition: {last}\n\
-             forbidden requests: {:#?}\noperator log:\n{}",
+        },
+    )
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e:#}\nforbidden requests: {:#?}\noperator log:\n{}",
             forbidden_requests(&user, audit_offset),
             operator.log_tail()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+        )
+    });
 
     // It was this identity that reconciled it, and it was never refused anything.
     assert!(

@@ -32,7 +32,7 @@ fn ward_service(name: &str, spec: Value) -> WardService {
 }
 
 async fn setup(prefix: &str, labels: &[(&str, &str)]) -> Result<(Client, TestNamespace)> {
-    operator();
+    operator().await;
     let c = client().await?;
     let ns = TestNamespace::create(&c, prefix, labels).await?;
     Ok((c, ns))
@@ -749,10 +749,11 @@ async fn secret_values_never_leak() -> Result<()> {
         .get("one-stop")
         .await?;
     haystacks.push(("Deployment", serde_json::to_string(&d)?));
-    haystacks.push(("operator log", std::fs::read_to_string(&operator().log)?));
-    let metrics = wardops_tests::http_get(&operator().metrics_url)
-        .map(|(_, b)| b)
-        .unwrap_or_default();
+    haystacks.push((
+        "operator log",
+        std::fs::read_to_string(&operator().await.log)?,
+    ));
+    let metrics = operator().await.metrics()?;
     assert!(
         metrics.contains("wardops_reconciles_total"),
         "metrics not served"
@@ -778,8 +779,7 @@ async fn secret_values_never_leak() -> Result<()> {
 async fn metrics_count_reconciles_without_object_names() -> Result<()> {
     let (c, ns) = setup("ws-metrics", &[]).await?;
     create_ready(&c, &ns.name, "metrics-probe", json!({})).await?;
-    let (code, body) = wardops_tests::http_get(&operator().metrics_url).expect("metrics endpoint");
-    assert_eq!(code, 200);
+    let body = operator().await.metrics()?;
     assert!(
         body.contains(r#"wardops_reconciles_total{kind="WardService"}"#),
         "{body}"

@@ -91,7 +91,7 @@ fn operator_writes(ns: &str) -> usize {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    operator();
+    operator().await;
     let c = client().await?;
     let rounds = 7;
 

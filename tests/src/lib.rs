@@ -7,7 +7,10 @@
 
 pub mod cases;
 pub mod facts;
+pub mod operator;
 pub mod yaml;
+
+pub use operator::{Operator, OperatorBuilder, free_port, operator};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -233,28 +236,6 @@ where
     }
 }
 
-/// The operator under test: one `wardops run` per test binary, started on
-/// first use with free loopback ports, stopped when the test binary exits
-/// (a watchdog shell ends it when the test process is gone).
-pub struct Operator {
-    /// `http://127.0.0.1:PORT/metrics`.
-    pub metrics_url: String,
-    /// `http://127.0.0.1:PORT/readyz`.
-    pub readyz_url: String,
-    /// Its log file (JSON lines).
-    pub log: PathBuf,
-}
-
-static OPERATOR: std::sync::OnceLock<Operator> = std::sync::OnceLock::new();
-
-/// A free loopback port (bound and released; good enough for tests).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 /// Path of the `wardops` binary that `make test` builds before the tests.
 pub fn wardops_bin() -> PathBuf {
     let path = repo_root().join("target/debug/wardops");
@@ -264,45 +245,6 @@ pub fn wardops_bin() -> PathBuf {
         path.display()
     );
     path
-}
-
-/// Starts `wardops run ARGS` under a watchdog that stops it (SIGTERM) when
-/// process `parent` exits; output goes to `log`. Returns the watchdog.
-pub fn spawn_operator(args: &[String], envs: &[(&str, String)], log: &Path) -> std::process::Child {
-    let mut script = String::from("\"$0\" run");
-    for (i, _) in args.iter().enumerate() {
-        script.push_str(&format!(" \"${}\"", i + 1));
-    }
-    let watchdog = format!(
-        "{script} >>'{log}' 2>&1 & op=$!; trap 'kill -TERM $op 2>/dev/null; wait $op; exit 0' TERM INT; \
-         while kill -0 {parent} 2>/dev/null && kill -0 $op 2>/dev/null; do sleep 0.5; done; \
-         kill -TERM $op 2>/dev/null; wait $op",
-        log = log.display(),
-        parent = std::process::id(),
-    );
-    let mut cmd = Command::new("bash");
-    cmd.arg("-c").arg(watchdog).arg(wardops_bin()).args(args);
-    cmd.env("KUBECONFIG", kubeconfig());
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    cmd.spawn().expect("start the operator")
-}
-
-/// Blocks until `url` answers 200, or panics after `timeout` with the log's tail.
-pub fn wait_http_ok(url: &str, timeout: Duration, log: &Path) {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if http_get(url).is_some_and(|(code, _)| code == 200) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let tail = std::fs::read_to_string(log).unwrap_or_default();
-    panic!("{url} not ready after {timeout:?}; operator log:\n{tail}");
 }
 
 /// Minimal HTTP/1.0 GET on loopback: (status code, body).
@@ -321,39 +263,4 @@ pub fn http_get(url: &str) -> Option<(u16, String)> {
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     Some((code, body))
-}
-
-/// The operator shared by the tests of this binary (admin identity, all namespaces).
-pub fn operator() -> &'static Operator {
-    OPERATOR.get_or_init(|| {
-        let (mp, hp) = (free_port(), free_port());
-        let exe = std::env::current_exe().ok();
-        let test_name = exe
-            .as_ref()
-            .and_then(|p| p.file_stem())
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "tests".into());
-        let log = state_dir()
-            .join("logs")
-            .join(format!("operator-{test_name}-{}.log", std::process::id()));
-        let args: Vec<String> = [
-            "--leader-election=false",
-            "--log-format=json",
-            "--log-level=info,wardops=debug",
-            &format!("--metrics-addr=127.0.0.1:{mp}"),
-            &format!("--health-addr=127.0.0.1:{hp}"),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        // The watchdog is intentionally leaked: it lives as long as this test process.
-        std::mem::forget(spawn_operator(&args, &[], &log));
-        let op = Operator {
-            metrics_url: format!("http://127.0.0.1:{mp}/metrics"),
-            readyz_url: format!("http://127.0.0.1:{hp}/readyz"),
-            log,
-        };
-        wait_http_ok(&op.readyz_url, Duration::from_secs(60), &op.log);
-        op
-    })
 }
