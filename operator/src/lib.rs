@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod controller;
+pub mod gateway;
 pub mod render;
 pub mod runtime;
 

@@ -35,6 +35,9 @@ enum Command {
         #[command(flatten)]
         settings: wardops::runtime::settings::WorkloadSettings,
     },
+    /// Runs a DataConnector's gateway: the reverse proxy (or snapshot server)
+    /// between a ward's pods and a city registry; `gateway sync` pulls a snapshot.
+    Gateway(wardops::gateway::cli::GatewayArgs),
     /// Prints the version.
     Version,
 }
@@ -88,6 +91,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let out = wardops::render::render(&yaml, &settings, namespace.as_deref())?;
             std::io::stdout().write_all(out.as_bytes())?;
         }
+        Command::Gateway(args) => args.run()?,
         Command::Version => println!("wardops {}", wardops::VERSION),
     }
     Ok(())
