@@ -31,7 +31,7 @@ fn ward_service(name: &str, spec: Value) -> WardService {
 }
 
 async fn setup(prefix: &str, labels: &[(&str, &str)]) -> Result<(Client, TestNamespace)> {
-    operator();
+    operator().await;
     let c = client().await?;
     let ns = TestNamespace::create(&c, prefix, labels).await?;
     Ok((c, ns))
