@@ -1,6 +1,7 @@
 //! WardService behaviour on the real local control plane, one behaviour per
 //! test. Each test has its own namespace; one operator serves them all.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use anyhow::{Result, anyhow};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Event, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
+    ConfigMap, Event, Namespace, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
 };
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -16,7 +17,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 use wardops::api::WardService;
-use wardops_tests::{TestNamespace, client, operator, wait_for};
+use wardops_tests::{TestNamespace, audit, client, operator, wait_for};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -799,48 +800,93 @@ async fn metrics_count_reconciles_without_object_names() -> Result<()> {
     Ok(())
 }
 
-/// Writes by the operator (user agent `wardops/…`) in `ns`, from audit log lines after `skip`.
-fn operator_writes(ns: &str, skip: usize) -> Result<(usize, Vec<String>)> {
-    let path = wardops_tests::state_dir().join("logs/audit.log");
-    let text = std::fs::read_to_string(&path)?;
-    let lines: Vec<&str> = text.lines().collect();
-    let mut writes = Vec::new();
-    for line in lines.iter().skip(skip) {
-        let Ok(v) = serde_json::from_str::<Value>(line) else {
-            continue;
-        };
-        let ua = v["userAgent"].as_str().unwrap_or_default();
-        let verb = v["verb"].as_str().unwrap_or_default();
-        if ua.starts_with("wardops/")
-            && v["objectRef"]["namespace"] == ns
-            && ["create", "update", "patch", "delete", "deletecollection"].contains(&verb)
-            && v["stage"] == "ResponseComplete"
-        {
-            writes.push(format!(
-                "{verb} {}",
-                v["requestURI"].as_str().unwrap_or_default()
-            ));
-        }
-    }
-    Ok((lines.len(), writes))
+/// Requests the operator (user agent `wardops/…`) sent for objects in `ns` or
+/// for Namespace `ns`, between two audit-log marks: every verb but `watch` (a
+/// watch opened before `from` is not a request sent after it).
+fn operator_requests(ns: &str, from: u64, to: Option<u64>) -> Result<Vec<String>> {
+    Ok(audit::events(from, to)?
+        .into_iter()
+        .filter(|e| {
+            let object = &e["objectRef"];
+            e["userAgent"]
+                .as_str()
+                .is_some_and(|ua| ua.starts_with("wardops/"))
+                && e["verb"] != "watch"
+                && e["stage"] != "ResponseStarted"
+                && (object["namespace"] == ns
+                    || (object["resource"] == "namespaces" && object["name"] == ns))
+        })
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["verb"].as_str().unwrap_or_default(),
+                e["requestURI"].as_str().unwrap_or_default()
+            )
+        })
+        .collect())
 }
 
 #[tokio::test]
-async fn idle_cluster_gets_no_writes() -> Result<()> {
+async fn idle_cluster_gets_no_requests() -> Result<()> {
     let (c, ns) = setup("ws-idle", &[]).await?;
+    let op = operator().await;
+    let converging = audit::mark()?;
     put_secret(&c, &ns.name, "db", &[("password", "x")]).await?;
     create_ready(&c, &ns.name, "one-stop", json!({"replicas": 2, "config": {"A": "1"}, "ingress": {"host": "motcua.idle.haiphong.gov.vn"},
                    "secretEnv": [{"name": "P", "secretKeyRef": {"name": "db", "key": "password"}}]})).await?;
-    // Let in-flight watch events settle, then mark the audit log.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let (mark, before) = operator_writes(&ns.name, 0)?;
+    // Settled: two seconds without a request from the operator for the namespace.
+    let quiet_from = Cell::new(audit::mark()?);
+    wait_for("the operator to settle", TIMEOUT, || async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = audit::mark()?;
+        let quiet = operator_requests(&ns.name, quiet_from.get(), Some(now))?.is_empty();
+        quiet_from.set(now);
+        Ok(quiet.then_some(()))
+    })
+    .await?;
+    let mark = quiet_from.get();
     assert!(
-        !before.is_empty(),
-        "the audit filter sees the operator's writes while converging"
+        !operator_requests(&ns.name, converging, Some(mark))?.is_empty(),
+        "the audit filter sees the operator's requests while converging"
     );
-    tokio::time::sleep(Duration::from_secs(15)).await;
-    let (_, after) = operator_writes(&ns.name, mark)?;
-    assert!(after.is_empty(), "writes at idle: {after:#?}");
+
+    // Changes that reconcile the WardService and ask for nothing: labels on
+    // watched children, an annotation on its Namespace. Each is seen.
+    let reconciles = r#"wardops_reconciles_total{kind="WardService"}"#;
+    let count = || -> Result<f64> { Ok(op.metric(reconciles)?.unwrap_or(0.0)) };
+    let merge = |metadata: Value| Patch::Merge(json!({ "metadata": metadata }));
+    let params = PatchParams::default();
+    let cms = Api::<ConfigMap>::namespaced(c.clone(), &ns.name);
+    let svcs = Api::<Service>::namespaced(c.clone(), &ns.name);
+    let namespaces = Api::<Namespace>::all(c.clone());
+    for (edit, step) in ["label added", "label changed"].iter().zip(1..) {
+        let before = count()?;
+        let patch = merge(json!({"labels": {"example.org/idle-probe": format!("v{step}")}}));
+        cms.patch("one-stop-config", &params, &patch).await?;
+        svcs.patch("one-stop", &params, &patch).await?;
+        wait_for(
+            &format!("a reconcile after the {edit}"),
+            TIMEOUT,
+            || async { Ok((count()? > before).then_some(())) },
+        )
+        .await?;
+    }
+    let before = count()?;
+    namespaces
+        .patch(
+            &ns.name,
+            &params,
+            &merge(json!({"annotations": {"example.org/idle-probe": "touched"}})),
+        )
+        .await?;
+    wait_for("a reconcile after the Namespace edit", TIMEOUT, || async {
+        Ok((count()? > before).then_some(()))
+    })
+    .await?;
+    // Time for any request those reconciles would send to reach the audit log.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let during = operator_requests(&ns.name, mark, None)?;
+    assert!(during.is_empty(), "requests at idle: {during:#?}");
     Ok(())
 }
 

@@ -70,12 +70,10 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-fn operator_writes(ns: &str) -> usize {
-    let path = wardops_tests::state_dir().join("logs/audit.log");
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+/// Write requests by the operator (user agent `wardops/…`) in `ns`, in the whole audit log.
+fn operator_writes(ns: &str) -> Result<usize> {
+    Ok(wardops_tests::audit::events(0, None)?
+        .iter()
         .filter(|v| {
             v["userAgent"]
                 .as_str()
@@ -86,7 +84,7 @@ fn operator_writes(ns: &str) -> usize {
                 && ["create", "update", "patch", "delete"]
                     .contains(&v["verb"].as_str().unwrap_or_default())
         })
-        .count()
+        .count())
 }
 
 #[tokio::main]
@@ -119,7 +117,7 @@ async fn main() -> Result<()> {
         ws.push(start.elapsed());
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let writes_per_ws = operator_writes(&ns.name) as f64 / f64::from(rounds);
+    let writes_per_ws = operator_writes(&ns.name)? as f64 / f64::from(rounds);
 
     let burst = 30;
     let ns_burst = TestNamespace::create(&c, "bench-burst", &[]).await?;

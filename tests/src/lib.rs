@@ -5,6 +5,7 @@
 //! Tests fail (never skip) when the control plane is not running: `make test`
 //! starts it.
 
+pub mod audit;
 pub mod cases;
 pub mod facts;
 pub mod operator;
