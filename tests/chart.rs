@@ -12,7 +12,6 @@
 //! ServiceAccount token reconciles the samples.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, Seek};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -21,8 +20,8 @@ use serde_yaml::Value;
 use wardops_tests::facts::{self, exported_metrics, operator_env_vars};
 use wardops_tests::yaml::{self, container, env, find, kind_of, kinds, name_of, only, strings};
 use wardops_tests::{
-    OperatorBuilder, Run, TestNamespace, client, kubeconfig, kubectl, kubectl_ok, repo_root, run,
-    state_dir, tool, unique_name, wait_for,
+    OperatorBuilder, Run, TestNamespace, audit, client, kubeconfig, kubectl, kubectl_ok, repo_root,
+    run, tool, unique_name, wait_for,
 };
 
 // ---- helpers -------------------------------------------------------------------
@@ -1449,15 +1448,15 @@ fn token_kubeconfig(token: &str, namespace: &str, path: &std::path::Path) {
     std::fs::write(path, serde_yaml::to_string(&kc).unwrap()).unwrap();
 }
 
+/// Audit events since mark `offset`.
+fn audit_events(offset: u64) -> Vec<serde_json::Value> {
+    audit::events(offset, None).unwrap_or_else(|e| panic!("reading the audit log: {e:#}"))
+}
+
 /// Audit events of `user` with a 403 answer, since byte `offset` of the audit log.
 fn forbidden_requests(user: &str, offset: u64) -> Vec<String> {
-    let path = state_dir().join("logs/audit.log");
-    let mut file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    file.seek(std::io::SeekFrom::Start(offset)).unwrap();
-    std::io::BufReader::new(file)
-        .lines()
-        .map_while(Result::ok)
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
+    audit_events(offset)
+        .into_iter()
         .filter(|e| e["user"]["username"] == user && e["responseStatus"]["code"] == 403)
         .map(|e| {
             format!(
@@ -1470,13 +1469,8 @@ fn forbidden_requests(user: &str, offset: u64) -> Vec<String> {
 
 /// Audit events of `user` that wrote the status of WardService `name` in `namespace`.
 fn status_writes(user: &str, namespace: &str, name: &str, offset: u64) -> usize {
-    let path = state_dir().join("logs/audit.log");
-    let mut file = std::fs::File::open(&path).unwrap();
-    file.seek(std::io::SeekFrom::Start(offset)).unwrap();
-    std::io::BufReader::new(file)
-        .lines()
-        .map_while(Result::ok)
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
+    audit_events(offset)
+        .iter()
         .filter(|e| {
             e["user"]["username"] == user
                 && matches!(e["verb"].as_str(), Some("patch" | "update"))
@@ -1569,9 +1563,7 @@ async fn operator_with_the_charts_identity_reconciles_the_samples() {
     }
 
     // Start from a clean slate, so that Ready=True is this run's work.
-    let audit_offset = std::fs::metadata(state_dir().join("logs/audit.log"))
-        .map(|m| m.len())
-        .unwrap_or(0);
+    let audit_offset = audit::mark().expect("the audit log");
     let operator = OperatorBuilder::new("chart-identity")
         .kubeconfig(kc.clone())
         .env_remove("POD_NAMESPACE")

@@ -359,7 +359,20 @@ async fn secret_files_are_read_only_and_a_rotation_rolls_once() -> Result<()> {
     let msg = wait_ready_reason(&c, n, "records", "False", "SecretMissing").await?;
     assert!(msg.contains("Secret `db`") && msg.contains("spec.secretFiles[0]"), "{msg}");
     put_secret(&c, n, "db", &[("user", "app")]).await?;
-    let msg = wait_ready_reason(&c, n, "records", "False", "SecretMissing").await?;
+    let api = Api::<WardService>::namespaced(c.clone(), n);
+    let msg = wait_for("the message to name the missing key", TIMEOUT, || async {
+        let ws = api.get("records").await?;
+        let msg = ws
+            .status
+            .unwrap_or_default()
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "Ready" && c.reason == "SecretMissing")
+            .map(|c| c.message)
+            .unwrap_or_default();
+        Ok(msg.contains("no key").then_some(msg))
+    })
+    .await?;
     assert!(msg.contains("no key `password`") && msg.contains("spec.secretFiles[0].keys[0]"), "{msg}");
     put_secret(&c, n, "db", &[("user", "app"), ("password", "sentinel-f1les")]).await?;
     wait_ready_reason(&c, n, "records", "True", "Available").await?;

@@ -1,6 +1,9 @@
 //! Shared helpers of the integration tests: find the local control plane that
 //! `tests/controlplane/up.sh` started, run kubectl/helm against it, make
-//! throwaway namespaces, and wait for conditions with a deadline.
+//! throwaway namespaces, and wait for conditions with a deadline ([`wait_for`],
+//! the one polling loop). Modules: [`operator`] starts `wardops run`, [`audit`]
+//! reads the audit log, [`cases`] is the render/API-server parity table,
+//! [`yaml`] reads rendered manifests, [`facts`] reads facts from the code.
 //!
 //! Tests fail (never skip) when the control plane is not running: `make test`
 //! starts it.
