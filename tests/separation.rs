@@ -146,7 +146,11 @@ async fn classification_can_be_raised_but_never_lowered_by_an_edit() -> Result<(
         ],
         None,
     );
-    assert!(!r.success && r.stderr.contains("never lowered"), "{}", r.stderr);
+    assert!(
+        !r.success && r.stderr.contains("never lowered"),
+        "{}",
+        r.stderr
+    );
     Ok(())
 }
 
@@ -165,7 +169,10 @@ async fn a_lower_service_never_adopts_a_classified_volume() -> Result<()> {
     let pvcs = Api::<PersistentVolumeClaim>::namespaced(c.clone(), n);
     let claim = pvcs.get("records-data").await?;
     assert_eq!(
-        claim.labels().get("wardops.io/classification").map(String::as_str),
+        claim
+            .labels()
+            .get("wardops.io/classification")
+            .map(String::as_str),
         Some("secret")
     );
     // Delete the service; the retained claim stays, and its pods go.
@@ -174,7 +181,11 @@ async fn a_lower_service_never_adopts_a_classified_volume() -> Result<()> {
         .await?;
     let deployments = Api::<Deployment>::namespaced(c.clone(), n);
     wait_for("the old Deployment to be collected", TIMEOUT, || async {
-        Ok(deployments.get_opt("records").await?.is_none().then_some(()))
+        Ok(deployments
+            .get_opt("records")
+            .await?
+            .is_none()
+            .then_some(()))
     })
     .await?;
     // Re-created one level lower: refused, naming the claim; nothing mounts it.
@@ -188,12 +199,21 @@ async fn a_lower_service_never_adopts_a_classified_volume() -> Result<()> {
         )
         .await?;
     let msg = wait_ready_reason(&c, n, "records", "False", "ClassificationMismatch").await?;
-    assert!(msg.contains("PersistentVolumeClaim `records-data`"), "{msg}");
+    assert!(
+        msg.contains("PersistentVolumeClaim `records-data`"),
+        "{msg}"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(deployments.get_opt("records").await?.is_none(), "no pod mounts it");
+    assert!(
+        deployments.get_opt("records").await?.is_none(),
+        "no pod mounts it"
+    );
     let claim = pvcs.get("records-data").await?;
     assert_eq!(
-        claim.labels().get("wardops.io/classification").map(String::as_str),
+        claim
+            .labels()
+            .get("wardops.io/classification")
+            .map(String::as_str),
         Some("secret"),
         "the claim is left as it was"
     );
@@ -224,7 +244,8 @@ async fn dns_egress_goes_only_to_the_cluster_dns_pods() -> Result<()> {
             .flatten()
             .filter(|r| {
                 r.ports.iter().flatten().any(|p| {
-                    p.port == Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(53))
+                    p.port
+                        == Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(53))
                 })
             })
             .collect();
@@ -234,7 +255,10 @@ async fn dns_egress_goes_only_to_the_cluster_dns_pods() -> Result<()> {
         for peer in &peers {
             let ns_sel = peer.namespace_selector.clone().unwrap_or_default();
             assert_eq!(
-                ns_sel.match_labels.unwrap_or_default().get("kubernetes.io/metadata.name"),
+                ns_sel
+                    .match_labels
+                    .unwrap_or_default()
+                    .get("kubernetes.io/metadata.name"),
                 Some(&defaults.dns_namespace),
                 "{name}: DNS peer outside the DNS namespace"
             );
@@ -267,14 +291,28 @@ async fn a_pod_with_copied_labels_is_not_a_trusted_peer() -> Result<()> {
     }))?;
     let pods = Api::<Pod>::namespaced(c.clone(), n);
     let intruder = pods.create(&PostParams::default(), &pod).await?;
-    let ingress = policy(&c, n, "records").await?.spec.unwrap_or_default().ingress.unwrap_or_default();
+    let ingress = policy(&c, n, "records")
+        .await?
+        .spec
+        .unwrap_or_default()
+        .ingress
+        .unwrap_or_default();
     let allowed = |labels: &BTreeMap<String, String>| {
-        ingress.iter().flat_map(|r| r.from.iter().flatten()).any(|peer| {
-            peer.namespace_selector.is_none()
-                && peer.pod_selector.as_ref().is_some_and(|s| selector_matches(s, labels))
-        })
+        ingress
+            .iter()
+            .flat_map(|r| r.from.iter().flatten())
+            .any(|peer| {
+                peer.namespace_selector.is_none()
+                    && peer
+                        .pod_selector
+                        .as_ref()
+                        .is_some_and(|s| selector_matches(s, labels))
+            })
     };
-    assert!(!allowed(intruder.labels()), "the hand-made pod reaches a secret service");
+    assert!(
+        !allowed(intruder.labels()),
+        "the hand-made pod reaches a secret service"
+    );
     // Pods of the same ward's public service: real labels, read from the cluster.
     let portal_pods = wait_for("the portal's pods", TIMEOUT, || async {
         let list = pods
@@ -284,7 +322,10 @@ async fn a_pod_with_copied_labels_is_not_a_trusted_peer() -> Result<()> {
     })
     .await?;
     for p in &portal_pods {
-        assert!(!allowed(p.labels()), "a public service reaches a secret one");
+        assert!(
+            !allowed(p.labels()),
+            "a public service reaches a secret one"
+        );
     }
     // Its own pods (same ward, managed, same level) are allowed: the rule is not empty.
     let own = pods
@@ -307,10 +348,20 @@ async fn credential_keys_in_config_are_refused_and_values_are_capped() -> Result
                         "config": config}})
     };
     let dry = ["apply", "--server-side", "--dry-run=server", "-f", "-"];
-    for key in ["DB_PASSWORD", "password", "Github_Token", "API_KEY", "SESSION_SECRET", "TLS_PRIVATE_KEY"] {
+    for key in [
+        "DB_PASSWORD",
+        "password",
+        "Github_Token",
+        "API_KEY",
+        "SESSION_SECRET",
+        "TLS_PRIVATE_KEY",
+    ] {
         let (ok, err) = kubectl_in(&dry, &doc(json!({ key: "hunter2" })));
         assert!(!ok, "{key} accepted");
-        assert!(err.contains("spec.config") && err.contains("spec.secretEnv"), "{key}: {err}");
+        assert!(
+            err.contains("spec.config") && err.contains("spec.secretEnv"),
+            "{key}: {err}"
+        );
         assert!(!err.contains("hunter2"), "the value is echoed: {err}");
     }
     for key in ["TOKEN_URL", "PASSWORD_POLICY_URL", "MAX_UPLOAD_MB"] {
@@ -330,7 +381,11 @@ async fn put_secret(c: &Client, ns: &str, name: &str, data: &[(&str, &str)]) -> 
         "stringData": data.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
     }))?;
     Api::<Secret>::namespaced(c.clone(), ns)
-        .patch(name, &PatchParams::apply("sep-test").force(), &Patch::Apply(&s))
+        .patch(
+            name,
+            &PatchParams::apply("sep-test").force(),
+            &Patch::Apply(&s),
+        )
         .await?;
     Ok(())
 }
@@ -357,7 +412,10 @@ async fn secret_files_are_read_only_and_a_rotation_rolls_once() -> Result<()> {
         .await?;
     // Missing: named by its field, never by a value.
     let msg = wait_ready_reason(&c, n, "records", "False", "SecretMissing").await?;
-    assert!(msg.contains("Secret `db`") && msg.contains("spec.secretFiles[0]"), "{msg}");
+    assert!(
+        msg.contains("Secret `db`") && msg.contains("spec.secretFiles[0]"),
+        "{msg}"
+    );
     put_secret(&c, n, "db", &[("user", "app")]).await?;
     let api = Api::<WardService>::namespaced(c.clone(), n);
     let msg = wait_for("the message to name the missing key", TIMEOUT, || async {
@@ -373,12 +431,26 @@ async fn secret_files_are_read_only_and_a_rotation_rolls_once() -> Result<()> {
         Ok(msg.contains("no key").then_some(msg))
     })
     .await?;
-    assert!(msg.contains("no key `password`") && msg.contains("spec.secretFiles[0].keys[0]"), "{msg}");
-    put_secret(&c, n, "db", &[("user", "app"), ("password", "sentinel-f1les")]).await?;
+    assert!(
+        msg.contains("no key `password`") && msg.contains("spec.secretFiles[0].keys[0]"),
+        "{msg}"
+    );
+    put_secret(
+        &c,
+        n,
+        "db",
+        &[("user", "app"), ("password", "sentinel-f1les")],
+    )
+    .await?;
     wait_ready_reason(&c, n, "records", "True", "Available").await?;
 
-    let d = Api::<Deployment>::namespaced(c.clone(), n).get("records").await?;
-    let pod = d.spec.and_then(|s| s.template.spec).ok_or_else(|| anyhow!("no pod spec"))?;
+    let d = Api::<Deployment>::namespaced(c.clone(), n)
+        .get("records")
+        .await?;
+    let pod = d
+        .spec
+        .and_then(|s| s.template.spec)
+        .ok_or_else(|| anyhow!("no pod spec"))?;
     let vol = pod
         .volumes
         .unwrap_or_default()
@@ -395,19 +467,32 @@ async fn secret_files_are_read_only_and_a_rotation_rolls_once() -> Result<()> {
         .into_iter()
         .find(|m| m.name == vol.name)
         .ok_or_else(|| anyhow!("not mounted"))?;
-    assert_eq!((mount.mount_path.as_str(), mount.read_only), ("/var/run/secrets/db", Some(true)));
+    assert_eq!(
+        (mount.mount_path.as_str(), mount.read_only),
+        ("/var/run/secrets/db", Some(true))
+    );
     assert!(!serde_json::to_string(&pod.containers)?.contains("sentinel-f1les"));
 
     // A rotation rolls the pods exactly once.
     let before = replica_sets(&c, n, "records").await?;
-    put_secret(&c, n, "db", &[("user", "app"), ("password", "sentinel-r0tated")]).await?;
+    put_secret(
+        &c,
+        n,
+        "db",
+        &[("user", "app"), ("password", "sentinel-r0tated")],
+    )
+    .await?;
     wait_for("one new ReplicaSet", TIMEOUT, || async {
         Ok((replica_sets(&c, n, "records").await? == before + 1).then_some(()))
     })
     .await?;
     wait_ready_reason(&c, n, "records", "True", "Available").await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(replica_sets(&c, n, "records").await?, before + 1, "rolled more than once");
+    assert_eq!(
+        replica_sets(&c, n, "records").await?,
+        before + 1,
+        "rolled more than once"
+    );
     Ok(())
 }
 
@@ -417,15 +502,29 @@ async fn secret_files_are_read_only_and_a_rotation_rolls_once() -> Result<()> {
 async fn pods_without_resources_get_the_defaults_and_a_bounded_tmp() -> Result<()> {
     let (c, ns) = setup("sep-defaults", &[]).await?;
     create_ready(&c, &ns.name, "one-stop", json!({})).await?;
-    let d = Api::<Deployment>::namespaced(c.clone(), &ns.name).get("one-stop").await?;
-    let pod = d.spec.and_then(|s| s.template.spec).ok_or_else(|| anyhow!("no pod spec"))?;
+    let d = Api::<Deployment>::namespaced(c.clone(), &ns.name)
+        .get("one-stop")
+        .await?;
+    let pod = d
+        .spec
+        .and_then(|s| s.template.spec)
+        .ok_or_else(|| anyhow!("no pod spec"))?;
     let defaults = WorkloadSettings::default();
     let r = pod.containers[0].resources.clone().unwrap_or_default();
     let requests = r.requests.unwrap_or_default();
     let limits = r.limits.unwrap_or_default();
-    assert_eq!(requests.get("cpu").map(|q| q.0.as_str()), Some(defaults.default_cpu_request.as_str()));
-    assert_eq!(requests.get("memory").map(|q| q.0.as_str()), Some(defaults.default_memory_request.as_str()));
-    assert_eq!(limits.get("memory").map(|q| q.0.as_str()), Some(defaults.default_memory_limit.as_str()));
+    assert_eq!(
+        requests.get("cpu").map(|q| q.0.as_str()),
+        Some(defaults.default_cpu_request.as_str())
+    );
+    assert_eq!(
+        requests.get("memory").map(|q| q.0.as_str()),
+        Some(defaults.default_memory_request.as_str())
+    );
+    assert_eq!(
+        limits.get("memory").map(|q| q.0.as_str()),
+        Some(defaults.default_memory_limit.as_str())
+    );
     assert!(!limits.contains_key("cpu"), "no CPU limit by default");
     let tmp = pod
         .volumes
@@ -474,11 +573,24 @@ async fn no_start_without_an_isolated_pool_while_classified_services_exist() -> 
 fn the_operator_ships_a_network_policy_by_default() {
     let chart = {
         let mut c = tool("helm");
-        c.args(["template", "wardops", repo_root().join("charts/wardops").to_str().unwrap_or_default()]);
+        c.args([
+            "template",
+            "wardops",
+            repo_root()
+                .join("charts/wardops")
+                .to_str()
+                .unwrap_or_default(),
+        ]);
         run(c, None)
     };
     assert!(chart.success, "{}", chart.stderr);
-    let base = kubectl(&["kustomize", repo_root().join("deploy/base").to_str().unwrap_or_default()], None);
+    let base = kubectl(
+        &[
+            "kustomize",
+            repo_root().join("deploy/base").to_str().unwrap_or_default(),
+        ],
+        None,
+    );
     assert!(base.success, "{}", base.stderr);
     for (what, text) in [("chart", chart.stdout), ("kustomize base", base.stdout)] {
         let policies: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
@@ -521,7 +633,9 @@ fn the_example_pipeline_pins_actions_and_keeps_repository_secrets_out_of_staging
         .collect();
     assert!(!uses.is_empty());
     for u in uses {
-        let sha = u.split_once('@').map(|(_, r)| r.split_whitespace().next().unwrap_or_default());
+        let sha = u
+            .split_once('@')
+            .map(|(_, r)| r.split_whitespace().next().unwrap_or_default());
         assert!(
             sha.is_some_and(|s| s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())),
             "action not pinned by commit: {u}"
@@ -530,12 +644,17 @@ fn the_example_pipeline_pins_actions_and_keeps_repository_secrets_out_of_staging
     let wf: Value = serde_yaml::from_str(&text).unwrap_or_default();
     let apply = wf["jobs"]["deploy"]["steps"]
         .as_array()
-        .and_then(|steps| steps.iter().find(|s| s["name"] == "Apply the ward manifests"))
+        .and_then(|steps| {
+            steps
+                .iter()
+                .find(|s| s["name"] == "Apply the ward manifests")
+        })
         .and_then(|s| s["run"].as_str())
         .unwrap_or_default()
         .to_string();
     assert!(
-        apply.contains(r#"select(.kind != "Secret")"#) && apply.contains(r#"[ "$ENVIRONMENT" = dev ]"#),
+        apply.contains(r#"select(.kind != "Secret")"#)
+            && apply.contains(r#"[ "$ENVIRONMENT" = dev ]"#),
         "Secrets from the repository reach staging or prod:\n{apply}"
     );
 }
