@@ -178,7 +178,8 @@ fn tls_config(config: &GatewayConfig) -> Result<rustls::ClientConfig, Credential
         .with_safe_default_protocol_versions()
         .map_err(CredentialError::Tls)?
         .with_root_certificates(roots);
-    let mut tls = match &config.auth {
+    // hyper-rustls sets ALPN (http/1.1) itself.
+    let tls = match &config.auth {
         AuthConfig::MTls {
             cert_file,
             key_file,
@@ -199,7 +200,6 @@ fn tls_config(config: &GatewayConfig) -> Result<rustls::ClientConfig, Credential
         }
         _ => builder.with_no_client_auth(),
     };
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(tls)
 }
 
