@@ -204,3 +204,25 @@ Every rule says why it is needed; no wildcards. docs/rbac.md explains them.
   resourceNames: [{{ .Values.leaderElection.leaseName | quote }}]
   verbs: ["get", "list", "watch", "patch"]
 {{- end }}
+
+{{/* The namespaces the operator serves in namespace-scoped mode, as a list: `watchNamespaces`
+plus the namespaces whose labels match `wardNamespaceSelector` (looked up at install and
+upgrade). Empty: every namespace (cluster mode). */}}
+{{- define "wardops.wardNamespaces" -}}
+{{- $out := list }}
+{{- range .Values.watchNamespaces }}{{ $out = append $out . }}{{ end }}
+{{- with .Values.wardNamespaceSelector }}
+{{- $selector := . }}
+{{- $found := 0 }}
+{{- range (lookup "v1" "Namespace" "" "").items }}
+{{- $labels := .metadata.labels | default dict }}
+{{- $match := true }}
+{{- range $k, $v := $selector }}{{ if ne (get $labels $k) $v }}{{ $match = false }}{{ end }}{{ end }}
+{{- if $match }}{{ $out = append $out .metadata.name }}{{ $found = add1 $found }}{{ end }}
+{{- end }}
+{{- if eq $found 0 }}
+{{- fail (printf "wardNamespaceSelector %v matches no namespace: label the ward namespaces first (helm template cannot look them up; use watchNamespaces there)" $selector) }}
+{{- end }}
+{{- end }}
+{{- $out | uniq | sortAlpha | toJson }}
+{{- end }}
