@@ -230,6 +230,34 @@ pub fn invalid() -> Vec<Invalid> {
             "spec.ingress.host",
             "should match",
         ),
+        // WardService: config (no credentials, bounded size).
+        c(
+            "config key naming a credential",
+            ws("spec/config", json!({"DB_PASSWORD": "x"})),
+            "spec.config",
+            "a key that names a credential",
+        ),
+        c(
+            "lowercase config key naming a credential",
+            ws("spec/config", json!({"db_password": "x"})),
+            "spec.config",
+            "a key that names a credential",
+        ),
+        c(
+            "config value of 4097 characters",
+            ws("spec/config", json!({"A": "a".repeat(4097)})),
+            "spec.config.A",
+            "Too long",
+        ),
+        c(
+            "257 config keys",
+            ws(
+                "spec/config",
+                Value::Object((0..257).map(|i| (format!("K{i}"), json!("v"))).collect()),
+            ),
+            "spec.config",
+            "Too many",
+        ),
         // WardService: rules across fields.
         c(
             "ingress on confidential",
@@ -524,6 +552,14 @@ pub fn valid() -> Vec<Valid> {
                 "spec/probes",
                 json!({"readiness": {"path": long_vietnamese_path()}}),
             ),
+        ),
+        v(
+            "config key that only mentions a credential",
+            ws("spec/config", json!({"PASSWORD_HINT": "see the runbook"})),
+        ),
+        v(
+            "config value of 4096 Vietnamese characters (8192 bytes)",
+            ws("spec/config", json!({"A": "đ".repeat(4096)})),
         ),
         v(
             "CIDR with host bits set",

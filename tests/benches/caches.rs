@@ -1,0 +1,425 @@
+//! What an operator costs the API server and the node, measured on the local
+//! control plane (`make bench` starts it), for the operator under test and,
+//! when `WARDOPS_BENCH_BASELINE` names another `wardops` binary (e.g. a build
+//! of 0.1.0), for that baseline in the same run:
+//!
+//! - convergence: N WardServices of realistic variety, spread over namespaces,
+//!   created at once, until every one is Ready=True;
+//! - requests sent while converging, at idle (forced reconciles included) and in
+//!   the first seconds after a restart over the converged city, by verb, from
+//!   the API server's audit log;
+//! - memory: RSS with no WardService, peak while converging, and after the
+//!   restart, with thousands of unrelated 2 KiB Secrets and ConfigMaps in the
+//!   cluster that must not be cached.
+//!
+//! Sizes: `WARDOPS_BENCH_WARDS` (default 150; the test control plane's /24
+//! service range holds about 250 Services), `WARDOPS_BENCH_NOISE` (Secrets and
+//! as many ConfigMaps, default 2500 each).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use futures::{StreamExt, TryStreamExt, stream};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use serde_json::{Value, json};
+use wardops::api::WardService;
+use wardops_tests::{client, free_port, http_get, kubeconfig, repo_root, state_dir};
+
+const NAMESPACES: usize = 10;
+const CONVERGE_TIMEOUT: Duration = Duration::from_secs(600);
+const IDLE_WINDOW: Duration = Duration::from_secs(30);
+const RESTART_WINDOW: Duration = Duration::from_secs(20);
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The i-th WardService: half with storage, every fifth autoscaled, every tenth classified.
+fn ward_service(i: usize) -> WardService {
+    let mut spec = json!({
+        "ward": {"code": format!("{}", 11300 + i % 114), "name": format!("Phường Hồng Bàng {i} — Đồ Sơn")},
+        "image": "registry.haiphong.gov.vn/one-stop/backend:2.4.1",
+        "config": {"TIEU_DE": "Bộ phận một cửa", "MAX_UPLOAD_MB": "20"},
+    });
+    if i % 2 == 0 {
+        spec["storage"] = json!({"size": "1Gi"});
+    }
+    if i % 5 == 0 {
+        spec["autoscaling"] = json!({"minReplicas": 1, "maxReplicas": 3});
+    }
+    if i % 10 == 0 {
+        spec["classification"] = json!("confidential");
+    }
+    WardService::new(&format!("ws-{i}"), serde_json::from_value(spec).expect("valid spec"))
+}
+
+fn namespace_of(i: usize) -> String {
+    format!("bench-city-{}", i % NAMESPACES)
+}
+
+async fn ensure_namespace(c: &Client, name: &str, labels: Value) -> Result<()> {
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}}))?;
+    Api::<Namespace>::all(c.clone())
+        .patch(name, &PatchParams::apply("wardops-bench").force(), &Patch::Apply(&ns))
+        .await?;
+    Ok(())
+}
+
+/// Thousands of unrelated 2 KiB Secrets and ConfigMaps, made once.
+async fn noise(c: &Client, count: usize) -> Result<()> {
+    ensure_namespace(c, "bench-noise", json!({})).await?;
+    let secrets = Api::<Secret>::namespaced(c.clone(), "bench-noise");
+    let have = secrets.list_metadata(&ListParams::default()).await?.items.len();
+    if have >= count {
+        return Ok(());
+    }
+    let payload = "x".repeat(2048);
+    let cms = Api::<ConfigMap>::namespaced(c.clone(), "bench-noise");
+    stream::iter(have..count)
+        .map(|i| {
+            let (secrets, cms, payload) = (secrets.clone(), cms.clone(), payload.clone());
+            async move {
+                let s: Secret = serde_json::from_value(
+                    json!({"metadata": {"name": format!("noise-{i}")}, "stringData": {"blob": payload}}),
+                )?;
+                let m: ConfigMap = serde_json::from_value(
+                    json!({"metadata": {"name": format!("noise-{i}")}, "data": {"blob": payload}}),
+                )?;
+                let pp = PostParams::default();
+                let _ = secrets.create(&pp, &s).await;
+                let _ = cms.create(&pp, &m).await;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(32)
+        .try_collect::<Vec<_>>()
+        .await?;
+    Ok(())
+}
+
+/// A running operator process.
+struct Operator {
+    child: Child,
+    readyz: String,
+    metrics: String,
+}
+
+impl Operator {
+    fn start(binary: &Path, log: &Path) -> Result<Self> {
+        let (mp, hp) = (free_port(), free_port());
+        let log_file = std::fs::File::create(log)?;
+        let child = Command::new(binary)
+            .args([
+                "run",
+                "--leader-election=false",
+                "--log-format=json",
+                "--log-level=warn",
+                &format!("--metrics-addr=127.0.0.1:{mp}"),
+                &format!("--health-addr=127.0.0.1:{hp}"),
+            ])
+            .env("KUBECONFIG", kubeconfig())
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file)
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        Ok(Operator {
+            child,
+            readyz: format!("http://127.0.0.1:{hp}/readyz"),
+            metrics: format!("http://127.0.0.1:{mp}/metrics"),
+        })
+    }
+
+    async fn wait_ready(&mut self) -> Result<Duration> {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(120) {
+            if http_get(&self.readyz).is_some_and(|(code, _)| code == 200) {
+                return Ok(start.elapsed());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                bail!("operator exited: {status}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("operator not ready after 120 s")
+    }
+
+    /// (current RSS, peak RSS) in MiB.
+    fn rss(&self) -> (f64, f64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+                .map_or(0.0, |kb| kb / 1024.0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    fn cache_sizes(&self) -> String {
+        http_get(&self.metrics)
+            .map(|(_, body)| {
+                body.lines()
+                    .filter(|l| l.starts_with("wardops_cache_objects{"))
+                    .map(|l| l.replace("wardops_cache_objects{cache=\"", "").replace("\"}", "="))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default()
+    }
+
+    fn stop(mut self) -> Result<()> {
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(15) {
+            if self.child.try_wait()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.child.kill()?;
+        Ok(())
+    }
+}
+
+fn audit_log() -> PathBuf {
+    state_dir().join("logs/audit.log")
+}
+
+fn audit_offset() -> u64 {
+    std::fs::metadata(audit_log()).map(|m| m.len()).unwrap_or(0)
+}
+
+/// The operator's requests since `offset`, by verb (watch connections excluded:
+/// they are long-lived streams, counted when opened).
+fn requests_since(offset: u64) -> BTreeMap<String, usize> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut text = String::new();
+    if let Ok(mut f) = std::fs::File::open(audit_log()) {
+        let _ = f.seek(SeekFrom::Start(offset));
+        let _ = f.read_to_string(&mut text);
+    }
+    let mut by_verb = BTreeMap::new();
+    for v in text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
+        let ua = v["userAgent"].as_str().unwrap_or_default();
+        if ua.starts_with("wardops/") && v["stage"] == "ResponseComplete" {
+            *by_verb
+                .entry(v["verb"].as_str().unwrap_or_default().to_string())
+                .or_insert(0) += 1;
+        }
+    }
+    by_verb
+}
+
+fn fmt_requests(r: &BTreeMap<String, usize>, per: usize) -> String {
+    let per = per.max(1) as f64;
+    let total: usize = r.values().sum();
+    let parts: Vec<String> = r
+        .iter()
+        .map(|(verb, n)| format!("{verb} {:.1}", *n as f64 / per))
+        .collect();
+    format!("{:.1} ({})", total as f64 / per, parts.join(", "))
+}
+
+async fn ready_count(c: &Client) -> Result<usize> {
+    let mut ready = 0;
+    for n in 0..NAMESPACES {
+        let list = Api::<WardService>::namespaced(c.clone(), &format!("bench-city-{n}"))
+            .list(&ListParams::default())
+            .await?;
+        ready += list
+            .items
+            .iter()
+            .filter(|ws| {
+                ws.status.as_ref().is_some_and(|s| {
+                    s.conditions
+                        .iter()
+                        .any(|c| c.type_ == "Ready" && c.status == "True")
+                })
+            })
+            .count();
+    }
+    Ok(ready)
+}
+
+async fn delete_city(c: &Client) -> Result<()> {
+    let nss = Api::<Namespace>::all(c.clone());
+    for n in 0..NAMESPACES {
+        let _ = nss.delete(&format!("bench-city-{n}"), &DeleteParams::default()).await;
+    }
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(300) {
+        let mut left = 0;
+        for n in 0..NAMESPACES {
+            if nss.get_opt(&format!("bench-city-{n}")).await?.is_some() {
+                left += 1;
+            }
+        }
+        if left == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    bail!("the bench namespaces were not deleted in 300 s")
+}
+
+struct Figures {
+    ready_after_start: Duration,
+    rss_empty: f64,
+    converge: Duration,
+    rss_peak: f64,
+    converge_requests: BTreeMap<String, usize>,
+    idle_requests: BTreeMap<String, usize>,
+    restart_requests: BTreeMap<String, usize>,
+    rss_after_restart: f64,
+    caches: String,
+}
+
+async fn measure(c: &Client, binary: &Path, wards: usize, tag: &str) -> Result<Figures> {
+    let logs = state_dir().join("logs");
+    let mut op = Operator::start(binary, &logs.join(format!("bench-{tag}-1.log")))?;
+    let ready_after_start = op.wait_ready().await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (rss_empty, _) = op.rss();
+
+    for n in 0..NAMESPACES {
+        ensure_namespace(c, &format!("bench-city-{n}"), json!({"wardops.io/classification": "confidential"}))
+            .await?;
+    }
+    let offset = audit_offset();
+    let start = Instant::now();
+    stream::iter(0..wards)
+        .map(|i| {
+            let api = Api::<WardService>::namespaced(c.clone(), &namespace_of(i));
+            async move { api.create(&PostParams::default(), &ward_service(i)).await }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let mut rss_peak: f64 = 0.0;
+    loop {
+        rss_peak = rss_peak.max(op.rss().0);
+        if ready_count(c).await? == wards {
+            break;
+        }
+        if start.elapsed() > CONVERGE_TIMEOUT {
+            bail!("{tag}: not converged after {CONVERGE_TIMEOUT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let converge = start.elapsed();
+    // VmHWM: the peak resident set since the process started.
+    rss_peak = rss_peak.max(op.rss().1);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let converge_requests = requests_since(offset);
+
+    // Idle, with reconciles forced by unrelated label changes on watched children.
+    let offset = audit_offset();
+    let cms = Api::<ConfigMap>::namespaced(c.clone(), "bench-city-0");
+    for round in 0..3 {
+        for i in (0..wards).filter(|i| i % NAMESPACES == 0).take(10) {
+            let patch = json!({"metadata": {"labels": {"bench.wardops.io/touch": round.to_string()}}});
+            cms.patch(&format!("ws-{i}-config"), &PatchParams::default(), &Patch::Merge(&patch))
+                .await?;
+        }
+        tokio::time::sleep(IDLE_WINDOW / 3).await;
+    }
+    let idle_requests = requests_since(offset);
+    let caches = op.cache_sizes();
+    op.stop()?;
+
+    // Restart over the converged city.
+    let offset = audit_offset();
+    let mut op = Operator::start(binary, &logs.join(format!("bench-{tag}-2.log")))?;
+    op.wait_ready().await?;
+    tokio::time::sleep(RESTART_WINDOW).await;
+    let restart_requests = requests_since(offset);
+    let (rss_after_restart, _) = op.rss();
+    op.stop()?;
+    delete_city(c).await?;
+    Ok(Figures {
+        ready_after_start,
+        rss_empty,
+        converge,
+        rss_peak,
+        converge_requests,
+        idle_requests,
+        restart_requests,
+        rss_after_restart,
+        caches,
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let wards = env_usize("WARDOPS_BENCH_WARDS", 150);
+    let noise_count = env_usize("WARDOPS_BENCH_NOISE", 2500);
+    let c = client().await?;
+    let under_test = std::env::var_os("WARDOPS_BENCH_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/release/wardops"));
+    let baseline = std::env::var_os("WARDOPS_BENCH_BASELINE").map(PathBuf::from);
+    delete_city(&c).await?;
+    noise(&c, noise_count).await?;
+
+    let mut runs = Vec::new();
+    if let Some(b) = &baseline {
+        runs.push(("baseline", measure(&c, b, wards, "baseline").await?));
+    }
+    runs.push(("wardops", measure(&c, &under_test, wards, "wardops").await?));
+
+    println!(
+        "\ncaches benchmark: {wards} WardServices in {NAMESPACES} namespaces, {noise_count} unrelated 2 KiB Secrets and as many ConfigMaps"
+    );
+    println!("{:<44} {}", "", runs.iter().map(|(n, _)| format!("{n:>28}")).collect::<String>());
+    let row = |label: &str, f: &dyn Fn(&Figures) -> String| {
+        println!(
+            "{label:<44} {}",
+            runs.iter().map(|(_, r)| format!("{:>28}", f(r))).collect::<String>()
+        );
+    };
+    row("start -> ready (caches synced)", &|r| format!("{:.2?}", r.ready_after_start));
+    row("RSS, no WardService (MiB)", &|r| format!("{:.1}", r.rss_empty));
+    row("convergence, all Ready", &|r| format!("{:.1?}", r.converge));
+    row("RSS peak while converging (MiB)", &|r| format!("{:.1}", r.rss_peak));
+    row("RSS after restart (MiB)", &|r| format!("{:.1}", r.rss_after_restart));
+    row("requests per ward while converging", &|r| {
+        let n: usize = r.converge_requests.values().sum();
+        format!("{:.1}", n as f64 / wards as f64)
+    });
+    row("requests at idle, 30 s, 30 forced reconciles", &|r| {
+        r.idle_requests.values().sum::<usize>().to_string()
+    });
+    row("requests in the first 20 s after restart", &|r| {
+        r.restart_requests.values().sum::<usize>().to_string()
+    });
+    for (name, r) in &runs {
+        println!("{name}: converging, per ward: {}", fmt_requests(&r.converge_requests, wards));
+        println!("{name}: idle: {}", fmt_requests(&r.idle_requests, 1));
+        println!("{name}: restart: {}", fmt_requests(&r.restart_requests, 1));
+        if !r.caches.is_empty() {
+            println!("{name}: cached objects: {}", r.caches);
+        }
+    }
+    if let [(_, b), (_, w)] = &runs[..] {
+        println!(
+            "ratios wardops/baseline: convergence {:.2}, RSS peak {:.2}, requests while converging {:.2}",
+            w.converge.as_secs_f64() / b.converge.as_secs_f64(),
+            w.rss_peak / b.rss_peak.max(0.1),
+            w.converge_requests.values().sum::<usize>() as f64
+                / (b.converge_requests.values().sum::<usize>().max(1)) as f64
+        );
+    }
+    Ok(())
+}
