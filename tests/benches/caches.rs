@@ -49,13 +49,13 @@ fn ward_service(i: usize) -> WardService {
         "image": "registry.haiphong.gov.vn/one-stop/backend:2.4.1",
         "config": {"TIEU_DE": "Bộ phận một cửa", "MAX_UPLOAD_MB": "20"},
     });
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         spec["storage"] = json!({"size": "1Gi"});
     }
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         spec["autoscaling"] = json!({"minReplicas": 1, "maxReplicas": 3});
     }
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         spec["classification"] = json!("confidential");
     }
     WardService::new(&format!("ws-{i}"), serde_json::from_value(spec).expect("valid spec"))

@@ -23,6 +23,7 @@ pub struct OperatorBuilder {
     envs: Vec<(String, String)>,
     removed_envs: Vec<String>,
     kubeconfig: PathBuf,
+    binary: Option<PathBuf>,
 }
 
 impl OperatorBuilder {
@@ -35,6 +36,7 @@ impl OperatorBuilder {
             envs: Vec::new(),
             removed_envs: Vec::new(),
             kubeconfig: kubeconfig(),
+            binary: None,
         }
     }
 
@@ -66,6 +68,13 @@ impl OperatorBuilder {
         self
     }
 
+    /// Runs another `wardops` binary than this tree's (e.g. a release, as a
+    /// benchmark's baseline).
+    pub fn binary(mut self, path: PathBuf) -> Self {
+        self.binary = Some(path);
+        self
+    }
+
     /// Starts the operator; it may not be ready yet (see [`Operator::wait_ready`]).
     pub fn start(self) -> Operator {
         let (metrics_port, health_port) = (free_port(), free_port());
@@ -91,7 +100,8 @@ wait "$op""#,
             parent = std::process::id(),
         );
         let mut cmd = Command::new("bash");
-        cmd.arg("-c").arg(watchdog).arg(wardops_bin()).args(&args);
+        let binary = self.binary.unwrap_or_else(wardops_bin);
+        cmd.arg("-c").arg(watchdog).arg(&binary).args(&args);
         cmd.env("KUBECONFIG", &self.kubeconfig);
         for key in &self.removed_envs {
             cmd.env_remove(key);
@@ -137,6 +147,11 @@ pub struct Operator {
 }
 
 impl Operator {
+    /// Process id of `wardops run` itself (e.g. to read its memory in /proc).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
     /// The operator's exit status, once it has exited.
     pub fn exited(&self) -> Option<ExitStatus> {
         let mut watchdog = self.watchdog.lock().unwrap_or_else(|e| e.into_inner());
