@@ -11,8 +11,12 @@ was_up=0
 bash tests/controlplane/up.sh
 [[ $was_up == 1 ]] || trap 'bash tests/controlplane/down.sh' EXIT
 cargo build --locked -p wardops --bin wardops
+cargo build --locked --release -p wardops --bin wardops
 # shellcheck disable=SC1091
 source .testenv/env
 kubectl apply --server-side -f crds/ >/dev/null
 kubectl wait --for=condition=Established --timeout=60s -f crds/ >/dev/null
 cargo bench --locked -p wardops-tests --bench reconcile
+# Caches, requests and memory at a city's scale; set WARDOPS_BENCH_BASELINE to another
+# wardops binary (e.g. a release build of 0.1.0) to measure it in the same run.
+cargo bench --locked -p wardops-tests --bench caches
