@@ -33,7 +33,7 @@ enum Command {
         namespace: Option<String>,
         /// The same settings `wardops run` takes for the objects it builds.
         #[command(flatten)]
-        settings: wardops::runtime::settings::WorkloadSettings,
+        settings: Box<wardops::runtime::settings::WorkloadSettings>,
     },
     /// Runs a DataConnector's gateway: the reverse proxy (or snapshot server)
     /// between a ward's pods and a city registry; `gateway sync` pulls a snapshot.

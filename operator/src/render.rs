@@ -230,7 +230,7 @@ fn write_children(
             Child::ConfigMap(o) => write(out, &mut heading, Some(&o))?,
             Child::Pvc(o) => write(out, &mut heading, o.as_ref())?,
             Child::Service(o) => write(out, &mut heading, Some(&o))?,
-            Child::Deployment(o) => write(out, &mut heading, Some(&o))?,
+            Child::Deployment(o) => write(out, &mut heading, Some(o.as_ref()))?,
             Child::NetworkPolicy(o) => write(out, &mut heading, Some(&o))?,
             Child::Pdb(o) => write(out, &mut heading, o.as_ref())?,
             Child::Hpa(o) => write(out, &mut heading, o.as_ref())?,

@@ -72,6 +72,11 @@ impl SecretCheck {
     }
 }
 
+/// A Secret: (namespace, name).
+type SecretId = (String, String);
+/// A Secret's resourceVersion and key names.
+type KeyNames = (String, Vec<String>);
+
 /// The Secrets a reconcile may refer to, from a metadata-only watch cache,
 /// and the key names of each referenced Secret at its current
 /// resourceVersion. A reconcile reads a Secret from the API server only when
@@ -80,7 +85,7 @@ impl SecretCheck {
 pub struct SecretIndex {
     meta: Store<PartialObjectMeta<Secret>>,
     /// (namespace, name) -> (resourceVersion, key names). Never a value.
-    keys: Mutex<HashMap<(String, String), (String, Vec<String>)>>,
+    keys: Mutex<HashMap<SecretId, KeyNames>>,
 }
 
 impl SecretIndex {
@@ -97,14 +102,14 @@ impl SecretIndex {
         &self.meta
     }
 
-    fn cached_keys(&self, id: &(String, String), version: &str) -> Option<Vec<String>> {
+    fn cached_keys(&self, id: &SecretId, version: &str) -> Option<Vec<String>> {
         let keys = self.keys.lock().ok()?;
         keys.get(id)
             .filter(|(v, _)| v == version)
             .map(|(_, k)| k.clone())
     }
 
-    fn remember(&self, id: (String, String), entry: Option<(String, Vec<String>)>) {
+    fn remember(&self, id: SecretId, entry: Option<KeyNames>) {
         if let Ok(mut keys) = self.keys.lock() {
             match entry {
                 Some(e) => keys.insert(id, e),

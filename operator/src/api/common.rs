@@ -137,6 +137,10 @@ pub fn name_message(max: usize, why: &str) -> String {
     )
 }
 
+/// A CIDR's prefix length has no leading zero (`/08` is refused, as Go's parser
+/// does); the `isCIDR` rule checks the rest.
+pub const CIDR_PREFIX_PATTERN: &str = "^[^/]+/(0|[1-9][0-9]{0,2})$";
+
 /// CEL rule of a cron schedule: exactly 5 fields (no macros such as `@daily`).
 pub const CRON_RULE: &str = "self.matches('^[0-9A-Za-z*,/?-]+( +[0-9A-Za-z*,/?-]+){4}$')";
 /// Message of [`CRON_RULE`].

@@ -1,6 +1,6 @@
 //! `DataConnector`: a managed link from a ward service to a city data source.
 
-use super::common::{NO_DECLASSIFICATION_MESSAGE, classification_rank_cel};
+use super::common::{CIDR_PREFIX_PATTERN, NO_DECLASSIFICATION_MESSAGE, classification_rank_cel};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -143,7 +143,7 @@ pub struct Source {
     /// Address ranges of the source (CIDR notation) that the connector's
     /// network policy lets it reach.
     #[serde(default, rename = "egressCIDRs", skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 32), inner(length(max = 43)))]
+    #[schemars(length(max = 32), inner(length(max = 43), regex(pattern = CIDR_PREFIX_PATTERN)))]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     #[x_kube(validation = Rule::new("self.all(c, isCIDR(c))")
         .message("spec.source.egressCIDRs: every entry must be a CIDR such as 10.20.0.0/16"))]

@@ -8,6 +8,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::common::CIDR_PREFIX_PATTERN;
 use super::common::{
     Classification, NO_DECLASSIFICATION_MESSAGE, SecretKeyRef, classified_cel_list,
     classified_prose, name_message, name_rule, no_declassification_rule,
@@ -160,7 +161,7 @@ pub struct WardServiceSpec {
     /// reach directly. Only for `public` and `internal` services; city registries
     /// are reached through DataConnectors instead.
     #[serde(default, rename = "egressCIDRs", skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 32), inner(length(max = 43)))]
+    #[schemars(length(max = 32), inner(length(max = 43), regex(pattern = CIDR_PREFIX_PATTERN)))]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     #[x_kube(validation = Rule::new("self.all(c, isCIDR(c))")
         .message("spec.egressCIDRs: every entry must be a CIDR such as 10.20.0.0/16"))]

@@ -230,10 +230,7 @@ async fn reconcile_inner(ws: &WardService, state: &State) -> Result<Action, Erro
         connectors: &connectors,
     })?;
     let port = ws.spec.port;
-    let owner = apply::Owner {
-        uid: &uid,
-        name: &name,
-    };
+    let owner = apply::Owner { uid, name: &name };
     let deployment = match apply_children(ctx, cache, &ns, owner, children).await {
         Ok(d) => d,
         Err(e) => {
@@ -291,7 +288,7 @@ async fn apply_children(
                 apply_cached(client, ns, owner, &cache.services, o).await?;
             }
             Child::Deployment(o) => {
-                deployment = Some(apply_cached(client, ns, owner, &cache.deployments, o).await?);
+                deployment = Some(apply_cached(client, ns, owner, &cache.deployments, *o).await?);
             }
             Child::NetworkPolicy(o) => {
                 apply_cached(client, ns, owner, &cache.network_policies, o).await?;

@@ -76,8 +76,8 @@ pub enum Child {
     Pvc(Option<PersistentVolumeClaim>),
     /// See [`Children::service`].
     Service(Service),
-    /// See [`Children::deployment`].
-    Deployment(Deployment),
+    /// See [`Children::deployment`] (boxed: by far the largest child).
+    Deployment(Box<Deployment>),
     /// See [`Children::network_policy`].
     NetworkPolicy(NetworkPolicy),
     /// See [`Children::pdb`].
@@ -98,7 +98,7 @@ impl Children {
             Child::ConfigMap(self.config_map),
             Child::Pvc(self.pvc),
             Child::Service(self.service),
-            Child::Deployment(self.deployment),
+            Child::Deployment(Box::new(self.deployment)),
             Child::NetworkPolicy(self.network_policy),
             Child::Pdb(self.pdb),
             Child::Hpa(self.hpa),
