@@ -237,6 +237,7 @@ fn default_render_is_one_restricted_operator_with_cluster_rbac() {
             "ClusterRoleBinding/wardops-cluster-reader",
             "ClusterRoleBinding/wardops-controller",
             "Deployment/wardops",
+            "NetworkPolicy/wardops",
             "Role/wardops-leader-election",
             "RoleBinding/wardops-leader-election",
             "Service/wardops-metrics",
@@ -347,7 +348,6 @@ fn default_render_is_one_restricted_operator_with_cluster_rbac() {
     // No optional objects by default.
     for kind in [
         "PodDisruptionBudget",
-        "NetworkPolicy",
         "ServiceMonitor",
         "PrometheusRule",
         "ConfigMap",
@@ -507,7 +507,8 @@ fn namespaced_mode_grants_workload_rules_only_in_watched_namespaces() {
         assert_eq!(binding["subjects"][0]["name"], "wardops");
         assert_eq!(binding["subjects"][0]["namespace"], "wardops-system");
     }
-    // Namespaces and CRDs are still read cluster-wide.
+    // Namespaces and CRDs are still read cluster-wide: namespaces listed and watched
+    // into the cache, the operator's own CRDs read at start.
     let reader = find(&docs, "ClusterRole", "wardops-cluster-reader");
     assert_eq!(reader["rules"].as_sequence().unwrap().len(), 2);
     assert_eq!(
@@ -518,7 +519,7 @@ fn namespaced_mode_grants_workload_rules_only_in_watched_namespaces() {
             "",
             "namespaces"
         ),
-        BTreeSet::from(["get".into(), "list".into(), "watch".into()])
+        BTreeSet::from(["list".into(), "watch".into()])
     );
 }
 
@@ -579,7 +580,7 @@ fn rbac_is_least_privilege_and_every_rule_says_why() {
                 "wardops.io",
                 "wardservices/status"
             ),
-            BTreeSet::from(["get".into(), "patch".into(), "update".into()])
+            BTreeSet::from(["patch".into()])
         );
         assert!(
             verbs_on(&docs, controller_kind, "wardops-controller", "", "pods").is_subset(&read)
@@ -1191,12 +1192,9 @@ async fn chart_rbac_is_enough_and_no_more_in_cluster_mode() {
     for (verb, resource) in [
         ("watch", "wardservices.wardops.io"),
         ("patch", "wardservices.wardops.io --subresource=status"),
-        (
-            "update",
-            "backuppolicies.wardops.io --subresource=finalizers",
-        ),
+        ("update", "wardservices.wardops.io --subresource=finalizers"),
         ("create", "deployments.apps"),
-        ("delete", "cronjobs.batch"),
+        ("delete", "horizontalpodautoscalers.autoscaling"),
         ("patch", "networkpolicies.networking.k8s.io"),
         ("create", "events.events.k8s.io"),
         ("list", "secrets"),
@@ -1213,7 +1211,7 @@ async fn chart_rbac_is_enough_and_no_more_in_cluster_mode() {
         None
     ));
     assert!(release.can_i("create", "leases.coordination.k8s.io", Some(&ns.name)));
-    for verb in ["get", "watch", "update"] {
+    for verb in ["get", "watch", "patch"] {
         assert!(release.can_i(
             verb,
             "leases.coordination.k8s.io/wardops-leader",
@@ -1242,6 +1240,16 @@ async fn chart_rbac_is_enough_and_no_more_in_cluster_mode() {
         ("list", "leases.coordination.k8s.io", Some(ns.name.as_str())),
         ("impersonate", "serviceaccounts", o),
         ("create", "serviceaccounts --subresource=token", o),
+        ("create", "cronjobs.batch", o),
+        ("list", "pods", o),
+        ("create", "events", o),
+        ("delete", "deployments.apps", o),
+        ("update", "configmaps", o),
+        (
+            "list",
+            "customresourcedefinitions.apiextensions.k8s.io",
+            None,
+        ),
         ("create", "pods --subresource=exec", o),
         ("patch", "wardservices.wardops.io --subresource=scale", o),
     ] {
@@ -1267,11 +1275,7 @@ async fn namespaced_mode_limits_the_operator_to_watched_namespaces() {
     let release = Release::install(&ns.name, &format!("watchNamespaces: [{}]", watched.name));
     let w = Some(watched.name.as_str());
     let u = Some(unwatched.name.as_str());
-    for resource in [
-        "deployments.apps",
-        "wardservices.wardops.io",
-        "cronjobs.batch",
-    ] {
+    for resource in ["deployments.apps", "wardservices.wardops.io", "secrets"] {
         assert!(
             release.can_i("list", resource, w),
             "list {resource} in the watched namespace"
@@ -1299,6 +1303,60 @@ async fn namespaced_mode_limits_the_operator_to_watched_namespaces() {
             None
         )
         .success
+    );
+}
+
+#[tokio::test]
+async fn ward_namespace_selector_grants_rules_only_in_labelled_namespaces() {
+    let client = client().await.unwrap();
+    let ns = TestNamespace::create(&client, "chart-bylabel", RESTRICTED)
+        .await
+        .unwrap();
+    let label = unique_name("ward");
+    let ward = TestNamespace::create(
+        &client,
+        "chart-ward",
+        &[("wardops.io/ward-namespace", &label)],
+    )
+    .await
+    .unwrap();
+    let other = TestNamespace::create(&client, "chart-notward", &[])
+        .await
+        .unwrap();
+    let release = Release::install(
+        &ns.name,
+        &format!("wardNamespaceSelector: {{wardops.io/ward-namespace: {label}}}"),
+    );
+    let (w, o) = (Some(ward.name.as_str()), Some(other.name.as_str()));
+    for resource in ["secrets", "deployments.apps", "wardservices.wardops.io"] {
+        assert!(
+            release.can_i("list", resource, w),
+            "list {resource} in the ward namespace"
+        );
+        assert!(
+            !release.can_i("list", resource, o),
+            "{resource} outside the ward namespaces"
+        );
+        assert!(
+            !release.can_i("list", resource, None),
+            "{resource} cluster-wide"
+        );
+    }
+    let deployment = kubectl_ok(
+        &[
+            "-n",
+            &ns.name,
+            "get",
+            "deployment",
+            &release.fullname(),
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    assert!(
+        deployment.contains(&format!("\"value\": \"{}\"", ward.name)),
+        "the operator watches the labelled namespace: {deployment}"
     );
 }
 
@@ -1451,6 +1509,85 @@ fn token_kubeconfig(token: &str, namespace: &str, path: &std::path::Path) {
 /// Audit events since mark `offset`.
 fn audit_events(offset: u64) -> Vec<serde_json::Value> {
     audit::events(offset, None).unwrap_or_else(|e| panic!("reading the audit log: {e:#}"))
+}
+
+/// Verbs granted on purpose without being requested: checked by an admission
+/// plugin (blockOwnerDeletion needs update on the owner's finalizers), not sent.
+const GRANTED_NOT_REQUESTED: &[(&str, &str)] = &[("update", "wardops.io/wardservices/finalizers")];
+
+/// Children applied by server-side apply: a patch that creates the object the
+/// first time, which the API server authorizes as `create`.
+fn is_applied_child(resource: &str) -> bool {
+    [
+        "apps/deployments",
+        "services",
+        "configmaps",
+        "serviceaccounts",
+        "persistentvolumeclaims",
+        "networking.k8s.io/networkpolicies",
+        "networking.k8s.io/ingresses",
+        "policy/poddisruptionbudgets",
+        "autoscaling/horizontalpodautoscalers",
+    ]
+    .contains(&resource)
+}
+
+/// `group/resource[/subresource]`, the group omitted for the core API.
+fn resource_key(group: &str, resource: &str) -> String {
+    if group.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{group}/{resource}")
+    }
+}
+
+/// (verb, resource) of every request `user` sent since `offset`.
+fn requests_by(user: &str, offset: u64) -> std::collections::BTreeSet<(String, String)> {
+    audit_events(offset)
+        .into_iter()
+        .filter(|e| e["user"]["username"] == user && e["objectRef"].is_object())
+        .map(|e| {
+            let o = &e["objectRef"];
+            let mut resource = resource_key(
+                o["apiGroup"].as_str().unwrap_or_default(),
+                o["resource"].as_str().unwrap_or_default(),
+            );
+            if let Some(sub) = o["subresource"].as_str() {
+                resource = format!("{resource}/{sub}");
+            }
+            (e["verb"].as_str().unwrap_or_default().to_string(), resource)
+        })
+        .collect()
+}
+
+/// (verb, resource) of every rule of the operator's own roles in `docs`.
+fn granted_pairs(docs: &[Value]) -> std::collections::BTreeSet<(String, String)> {
+    rules(docs)
+        .into_iter()
+        .filter(|(owner, _)| !owner.ends_with("-edit") && !owner.ends_with("-view"))
+        .flat_map(|(_, rule)| {
+            let strs = |k: &str| -> Vec<String> {
+                rule[k]
+                    .as_sequence()
+                    .map(|s| {
+                        s.iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            let (groups, resources, verbs) = (strs("apiGroups"), strs("resources"), strs("verbs"));
+            let mut out = Vec::new();
+            for g in &groups {
+                for r in &resources {
+                    for v in &verbs {
+                        out.push((v.clone(), resource_key(g, r)));
+                    }
+                }
+            }
+            out
+        })
+        .collect()
 }
 
 /// Audit events of `user` with a 403 answer, since byte `offset` of the audit log.
@@ -1678,6 +1815,112 @@ async fn operator_with_the_charts_identity_reconciles_the_samples() {
     assert!(
         forbidden.is_empty(),
         "the chart's RBAC refused the operator:\n{forbidden:#?}"
+    );
+
+    // Exercise the rest of what the operator does: a data volume that is deleted
+    // with its spec, and optional children removed from a spec.
+    let extra = serde_json::json!({
+        "apiVersion": "wardops.io/v1alpha1", "kind": "WardService",
+        "metadata": {"name": "rbac-extra", "namespace": "phuong-hong-bang"},
+        "spec": {"ward": {"code": "11311", "name": "Phường Hồng Bàng"}, "image": "x:1", "replicas": 2,
+                 "storage": {"size": "1Gi", "reclaimPolicy": "Delete"},
+                 "autoscaling": {"minReplicas": 2, "maxReplicas": 3}, "ingress": {"host": "rbac.haiphong.gov.vn"}}
+    });
+    kubectl_ok(
+        &["apply", "--server-side", "-f", "-"],
+        Some(&extra.to_string()),
+    );
+    let children = [
+        "pvc/rbac-extra-data",
+        "hpa/rbac-extra",
+        "pdb/rbac-extra",
+        "ingress/rbac-extra",
+    ];
+    wait_for("the extra children", Duration::from_secs(90), || async {
+        let r = kubectl(
+            &["-n", "phuong-hong-bang", "get"]
+                .iter()
+                .copied()
+                .chain(children)
+                .collect::<Vec<_>>(),
+            None,
+        );
+        Ok(r.success.then_some(()))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", operator.log_tail()));
+    let merge = r#"{"spec":{"replicas":1,"storage":null,"autoscaling":null,"ingress":null}}"#;
+    kubectl_ok(
+        &[
+            "-n",
+            "phuong-hong-bang",
+            "patch",
+            "wardservice",
+            "rbac-extra",
+            "--type=merge",
+            "-p",
+            merge,
+        ],
+        None,
+    );
+    wait_for(
+        "the optional children to be deleted",
+        Duration::from_secs(90),
+        || async {
+            let gone = children.iter().all(|c| {
+                kubectl(
+                    &[
+                        "-n",
+                        "phuong-hong-bang",
+                        "get",
+                        c,
+                        "--ignore-not-found",
+                        "-o",
+                        "name",
+                    ],
+                    None,
+                )
+                .stdout
+                .trim()
+                .is_empty()
+            });
+            Ok(gone.then_some(()))
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", operator.log_tail()));
+    kubectl_ok(
+        &[
+            "-n",
+            "phuong-hong-bang",
+            "delete",
+            "wardservice",
+            "rbac-extra",
+        ],
+        None,
+    );
+
+    // The rules are exactly the requests, both ways.
+    let used = requests_by(&user, audit_offset);
+    let granted = granted_pairs(&render("{}"));
+    let allowed =
+        |verb: &str, resource: &str| granted.iter().any(|(v, r)| v == verb && r == resource);
+    let unexpected: Vec<_> = used.iter().filter(|(v, r)| !allowed(v, r)).collect();
+    assert!(
+        unexpected.is_empty(),
+        "requests no rule grants: {unexpected:?}"
+    );
+    let unused: Vec<_> = granted
+        .iter()
+        .filter(|pair| {
+            !used.contains(pair)
+                && !GRANTED_NOT_REQUESTED.contains(&(pair.0.as_str(), pair.1.as_str()))
+                && !(pair.0 == "create" && is_applied_child(&pair.1))
+        })
+        .collect();
+    assert!(
+        unused.is_empty(),
+        "rules the operator never used: {unused:?}"
     );
 
     drop(operator);

@@ -607,9 +607,11 @@ async fn classified_service_is_isolated() -> Result<()> {
         !text.contains("ipBlock"),
         "classified egress must not reach CIDRs: {text}"
     );
+    // No connector is wired: the only way out is DNS, to the cluster DNS pods.
+    assert_eq!(egress.len(), 1, "egress beyond DNS: {text}");
     assert!(
-        text.contains("wardops.io/connector-for"),
-        "egress to own connectors: {text}"
+        text.contains("\"port\":53") && text.contains("kube-dns"),
+        "egress only to the cluster DNS: {text}"
     );
     Ok(())
 }
