@@ -143,26 +143,32 @@ Every rule says why it is needed; no wildcards. docs/rbac.md explains them.
 # A WardService's children: watched by label into the caches, read once when the
 # cache has not seen a new child yet, and applied by server-side apply (a patch that
 # creates the object the first time, hence create).
+# The ward service's pods.
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "list", "watch", "create", "patch"]
+# Its in-cluster address, its configuration and its pods' identity (no token automount).
 - apiGroups: [""]
   resources: ["services", "configmaps", "serviceaccounts"]
   verbs: ["get", "list", "watch", "create", "patch"]
+# Its network isolation.
 - apiGroups: ["networking.k8s.io"]
   resources: ["networkpolicies"]
   verbs: ["get", "list", "watch", "create", "patch"]
-# Optional children: also deleted when the spec no longer asks for them (a retained
-# data volume has no owner reference and is never deleted).
+# Optional children are also deleted when the spec no longer asks for them. The data
+# volume: only an owned one (reclaimPolicy Delete); a retained one is never deleted.
 - apiGroups: [""]
   resources: ["persistentvolumeclaims"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# The Ingress of a public or internal service that sets spec.ingress.
 - apiGroups: ["networking.k8s.io"]
   resources: ["ingresses"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# The disruption budget of a service with more than one replica.
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# The autoscaler of a service that sets spec.autoscaling.
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
