@@ -324,8 +324,8 @@ pub fn invalid() -> Vec<Invalid> {
         c(
             "CIDR prefix with a leading zero",
             ws("spec/egressCIDRs", json!(["10.0.0.0/08"])),
-            "spec.egressCIDRs",
-            "must be a CIDR",
+            "spec.egressCIDRs[0]",
+            "should match",
         ),
         c(
             "CIDR with a leading space",
@@ -336,14 +336,14 @@ pub fn invalid() -> Vec<Invalid> {
         c(
             "CIDR with a trailing space",
             ws("spec/egressCIDRs", json!(["10.0.0.0/8 "])),
-            "spec.egressCIDRs",
-            "must be a CIDR",
+            "spec.egressCIDRs[0]",
+            "should match",
         ),
         c(
             "address without a prefix",
             ws("spec/egressCIDRs", json!(["10.0.0.0"])),
-            "spec.egressCIDRs",
-            "must be a CIDR",
+            "spec.egressCIDRs[0]",
+            "should match",
         ),
         c(
             "IPv4-mapped IPv6 CIDR",
