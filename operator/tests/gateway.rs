@@ -1322,7 +1322,7 @@ async fn the_binary_serves_until_sigterm_and_prints_no_credential() {
     let event: Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first}"));
     let msg = event["message"].as_str().unwrap();
     let addrs: Vec<SocketAddr> = msg
-        .split(|c: char| c == ' ' || c == '(' || c == ')')
+        .split([' ', '(', ')'])
         .filter_map(|w| w.parse().ok())
         .collect();
     let (addr, admin) = (addrs[0], addrs[1]);

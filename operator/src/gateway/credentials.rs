@@ -152,6 +152,16 @@ fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, CredentialE
     Ok(certs)
 }
 
+/// Whether the source or the token endpoint is reached over TLS.
+fn uses_https(config: &GatewayConfig) -> bool {
+    let https = |u: &str| {
+        u.get(..8)
+            .is_some_and(|p| p.eq_ignore_ascii_case("https://"))
+    };
+    https(&config.source.endpoint)
+        || matches!(&config.auth, AuthConfig::OAuth2ClientCredentials { token_url, .. } if https(token_url))
+}
+
 /// The TLS settings towards the source: its CA (else the system roots) and,
 /// for mTLS, the client identity.
 fn tls_config(config: &GatewayConfig) -> Result<rustls::ClientConfig, CredentialError> {
@@ -168,7 +178,7 @@ fn tls_config(config: &GatewayConfig) -> Result<rustls::ClientConfig, Credential
         None => {
             let native = rustls_native_certs::load_native_certs();
             let (added, _) = roots.add_parsable_certificates(native.certs);
-            if added == 0 {
+            if added == 0 && uses_https(config) {
                 return Err(CredentialError::NoRoots);
             }
         }

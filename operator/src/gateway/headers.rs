@@ -47,13 +47,16 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 /// The request headers the gateway forwards: the ward's, less hop-by-hop
 /// headers, its credentials and cookies (the gateway authenticates itself),
-/// `Host` (the source's is set) and any request id (the gateway sets one).
+/// `Host` (the source's is set), `Expect` (the body is read before it is
+/// forwarded) and any request id (the gateway sets one).
 pub fn forwardable_request(mut headers: HeaderMap, auth_header: Option<&HeaderName>) -> HeaderMap {
     strip_hop_by_hop(&mut headers);
     for n in [
         header::AUTHORIZATION,
         header::COOKIE,
         header::HOST,
+        // The gateway reads the whole body before forwarding: nothing to wait for.
+        header::EXPECT,
         HeaderName::from_static("x-request-id"),
     ] {
         headers.remove(n);

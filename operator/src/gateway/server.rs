@@ -172,9 +172,6 @@ impl App {
         if declared.is_some_and(|n| n > max) {
             return Err(Refusal::BodyTooLarge);
         }
-        self.bucket.take().map_err(|wait| Refusal::RateLimited {
-            retry_after_seconds: wait.as_secs_f64().ceil().max(1.0) as u64,
-        })?;
         let limit = usize::try_from(max).unwrap_or(usize::MAX);
         let bytes = match Limited::new(body, limit).collect().await {
             Ok(c) => c.to_bytes(),
@@ -201,6 +198,11 @@ impl App {
                 }
             },
         };
+
+        // Only requests that will be sent spend the source's budget.
+        self.bucket.take().map_err(|wait| Refusal::RateLimited {
+            retry_after_seconds: wait.as_secs_f64().ceil().max(1.0) as u64,
+        })?;
 
         let query = parts
             .uri

@@ -19,7 +19,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::config::{GatewayConfig, GatewayMode};
+use super::config::GatewayConfig;
 use super::credentials::{CredentialError, Credentials};
 use super::log::{Log, now_rfc3339};
 use super::metrics::GatewayMetrics;
@@ -344,9 +344,7 @@ pub async fn pull(
     data_dir: &Path,
     log: Log,
 ) -> Result<SnapshotMeta, SyncError> {
-    let mut config = config;
-    // Loading credentials is what proxy mode does; sync pulls with the same.
-    config.mode = GatewayMode::Proxy;
+    // The same credentials and client as proxy mode, whatever `mode` says.
     let config = Arc::new(config);
     let metrics = GatewayMetrics::new();
     let credentials = Arc::new(Credentials::new(
