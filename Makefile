@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help run test down purge up crds lint bench build
+.PHONY: help run test down purge up crds lint bench build checkov
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ lint: ## cargo fmt --check, clippy, helm lint, hadolint (helm comes from the con
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	"$$(flock $$HOME/.cache/wardops-testenv/.build.lock bash tests/controlplane/build.sh helm | tail -n 1)/helm" lint --strict charts/wardops
 	hadolint Dockerfile
+
+checkov: ## checkov on the chart and on `wardops render` of the samples; fails on a failure not in scripts/checkov-baseline.json
+	bash scripts/checkov.sh
 
 bench: ## Benchmarks (pure builders, and reconciles on the local control plane)
 	bash scripts/bench.sh
