@@ -466,6 +466,48 @@ pub fn invalid() -> Vec<Invalid> {
             "metadata.name",
             "start with a lowercase letter",
         ),
+        c(
+            "mTLS without a client certificate",
+            dc("spec/auth", json!({"type": "mTLS"})),
+            "spec.source.tls.clientCertSecretRef",
+            "required when spec.auth.type is mTLS",
+        ),
+        c(
+            "OAuth2 without a token URL",
+            dc("spec/auth", json!({"type": "oauth2ClientCredentials"})),
+            "spec.auth.tokenURL",
+            "required when spec.auth.type is oauth2ClientCredentials",
+        ),
+        c(
+            "token URL without OAuth2",
+            dc(
+                "spec/auth",
+                json!({"type": "basic", "tokenURL": "https://sso.haiphong.gov.vn/token"}),
+            ),
+            "spec.auth.tokenURL",
+            "allowed only when spec.auth.type is oauth2ClientCredentials",
+        ),
+        c(
+            "API key header with a space",
+            dc(
+                "spec/auth",
+                json!({"type": "apiKey", "header": "X API Key"}),
+            ),
+            "spec.auth.header",
+            "must be an HTTP header name",
+        ),
+        c(
+            "header without apiKey",
+            dc("spec/auth", json!({"header": "X-API-Key"})),
+            "spec.auth.header",
+            "allowed only when spec.auth.type is apiKey",
+        ),
+        c(
+            "unknown auth type",
+            dc("spec/auth", json!({"type": "kerberos"})),
+            "spec.auth.type",
+            "Unsupported value",
+        ),
         // BackupPolicy.
         c(
             "two targets",
@@ -612,6 +654,28 @@ pub fn valid() -> Vec<Valid> {
         v(
             "connector egress to an IPv6 CIDR",
             dc("spec/source/egressCIDRs", json!(["2001:db8:1::/48"])),
+        ),
+        v(
+            "connector with mTLS and its client certificate",
+            with(
+                dc("spec/auth", json!({"type": "mTLS"})),
+                "spec/source/tls",
+                json!({"clientCertSecretRef": {"name": "dan-cu-client"}}),
+            ),
+        ),
+        v(
+            "connector with OAuth2 client credentials and scopes",
+            dc(
+                "spec/auth",
+                json!({"type": "oauth2ClientCredentials", "tokenURL": "https://sso.haiphong.gov.vn/token", "scopes": ["dancu.read", "hokhau:read"], "clientAuth": "post"}),
+            ),
+        ),
+        v(
+            "connector with an API key in a custom header",
+            dc(
+                "spec/auth",
+                json!({"type": "apiKey", "header": "X-Api-Key_v2"}),
+            ),
         ),
         v(
             "policy with a selector and an S3 destination",

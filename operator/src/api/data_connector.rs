@@ -51,6 +51,13 @@ pub const MAX_NAME_LENGTH: usize = 40;
 #[x_kube(validation = Rule::new("self.mode != 'proxy' || (!has(self.schedule) && !has(self.timeZone))")
     .message("spec.schedule: not allowed when spec.mode is proxy (a proxy runs continuously); remove spec.schedule and spec.timeZone or use mode sync")
     .field_path(".schedule"))]
+#[x_kube(validation = Rule::new(format!(
+        "self.auth.type != '{mtls}' || (has(self.source.tls) && has(self.source.tls.clientCertSecretRef))",
+        mtls = AuthType::MTLS))
+    .message(kube::core::Message::Message(format!(
+        "spec.source.tls.clientCertSecretRef: required when spec.auth.type is {}; name the kubernetes.io/tls Secret with the client certificate",
+        AuthType::MTLS)))
+    .field_path(".source.tls.clientCertSecretRef"))]
 #[serde(rename_all = "camelCase")]
 pub struct DataConnectorSpec {
     /// The WardService (same namespace) that uses this connector.
@@ -61,6 +68,13 @@ pub struct DataConnectorSpec {
 
     /// The Secret holding the source credentials. Only the connector mounts it.
     pub credentials_secret_ref: SecretRef,
+
+    /// How the gateway authenticates to the source; `none` when omitted.
+    /// The credentials come from `credentialsSecretRef` (keys per type: see
+    /// docs/connectors.md), the client certificate of `mTLS` from
+    /// `source.tls.clientCertSecretRef`.
+    #[serde(default)]
+    pub auth: SourceAuth,
 
     /// `proxy`: a long-running gateway (Deployment + Service) the ward service
     /// calls; `sync`: a scheduled copy (CronJob) of the datasets.
@@ -96,6 +110,113 @@ pub struct DataConnectorSpec {
     /// WardService's when omitted. It may not be lower than the WardService's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classification: Option<Classification>,
+}
+
+/// Pattern of `auth.header`: an HTTP header name (an RFC 9110 token).
+pub const HEADER_NAME_PATTERN: &str = "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$";
+/// Longest `auth.header`.
+pub const MAX_HEADER_LENGTH: usize = 128;
+/// Most `auth.scopes`.
+pub const MAX_SCOPES: usize = 32;
+/// Longest OAuth2 scope.
+pub const MAX_SCOPE_LENGTH: usize = 256;
+
+/// How the gateway authenticates to the source.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[x_kube(validation = Rule::new(format!("self.type != '{}' || has(self.tokenURL)", AuthType::OAUTH2))
+    .message(kube::core::Message::Message(format!("spec.auth.tokenURL: required when spec.auth.type is {}", AuthType::OAUTH2)))
+    .field_path(".tokenURL"))]
+#[x_kube(validation = Rule::new(format!("self.type == '{}' || (!has(self.tokenURL) && !has(self.scopes) && !has(self.clientAuth))", AuthType::OAUTH2))
+    .message(kube::core::Message::Message(format!("spec.auth.tokenURL: tokenURL, scopes and clientAuth are allowed only when spec.auth.type is {}", AuthType::OAUTH2)))
+    .field_path(".tokenURL"))]
+#[x_kube(validation = Rule::new(format!("self.type == '{}' || !has(self.header)", AuthType::API_KEY))
+    .message(kube::core::Message::Message(format!("spec.auth.header: allowed only when spec.auth.type is {}", AuthType::API_KEY)))
+    .field_path(".header"))]
+#[serde(rename_all = "camelCase")]
+pub struct SourceAuth {
+    /// `none`, `apiKey` (Secret key `apiKey`), `basic` (`username`,
+    /// `password`), `oauth2ClientCredentials` (`clientID`, `clientSecret`)
+    /// or `mTLS` (the client certificate of `source.tls.clientCertSecretRef`).
+    #[serde(default, rename = "type")]
+    pub type_: AuthType,
+
+    /// `apiKey`: the header the key is sent in; `X-API-Key` when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = MAX_HEADER_LENGTH))]
+    #[x_kube(validation = Rule::new(format!("self.matches(\"{HEADER_NAME_PATTERN}\")"))
+        .message("spec.auth.header: must be an HTTP header name (letters, digits and !#$%&'*+.^_`|~-), e.g. X-API-Key"))]
+    pub header: Option<String>,
+
+    /// `oauth2ClientCredentials`: the token endpoint of the source's
+    /// authorisation server.
+    #[serde(default, rename = "tokenURL", skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(validation = Rule::new(HTTP_URL_RULE)
+        .message("spec.auth.tokenURL: must be an http:// or https:// URL"))]
+    pub token_url: Option<String>,
+
+    /// `oauth2ClientCredentials`: the scopes requested; none when omitted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_SCOPES), inner(length(min = 1, max = MAX_SCOPE_LENGTH)))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    #[x_kube(validation = Rule::new("self.all(s, !s.contains(' '))")
+        .message("spec.auth.scopes: a scope may not contain spaces; list each scope as its own entry"))]
+    pub scopes: Vec<String>,
+
+    /// `oauth2ClientCredentials`: how the client authenticates to the token
+    /// endpoint, `basic` (client_secret_basic) when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_auth: Option<OAuth2ClientAuth>,
+}
+
+impl SourceAuth {
+    /// The header of `apiKey` mode, with its default.
+    pub fn header_or_default(&self) -> &str {
+        self.header
+            .as_deref()
+            .unwrap_or(crate::gateway::config::DEFAULT_API_KEY_HEADER)
+    }
+}
+
+/// Source authentication modes.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum AuthType {
+    /// No authentication (a source reachable only through the network policy).
+    #[default]
+    #[serde(rename = "none")]
+    None,
+    /// An API key sent in a header.
+    #[serde(rename = "apiKey")]
+    ApiKey,
+    /// HTTP basic authentication.
+    #[serde(rename = "basic")]
+    Basic,
+    /// OAuth 2.0 client credentials grant.
+    #[serde(rename = "oauth2ClientCredentials")]
+    OAuth2ClientCredentials,
+    /// A TLS client certificate (mutual TLS).
+    #[serde(rename = "mTLS")]
+    MTls,
+}
+
+impl AuthType {
+    /// `apiKey`, as written in manifests.
+    pub const API_KEY: &str = "apiKey";
+    /// `oauth2ClientCredentials`, as written in manifests.
+    pub const OAUTH2: &str = "oauth2ClientCredentials";
+    /// `mTLS`, as written in manifests.
+    pub const MTLS: &str = "mTLS";
+}
+
+/// How an OAuth2 client authenticates to the token endpoint.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum OAuth2ClientAuth {
+    /// `client_secret_basic`: HTTP basic authentication.
+    #[default]
+    Basic,
+    /// `client_secret_post`: the client id and secret in the form body.
+    Post,
 }
 
 /// How a connector moves data.
