@@ -58,7 +58,10 @@ fn ward_service(i: usize) -> WardService {
     if i.is_multiple_of(10) {
         spec["classification"] = json!("confidential");
     }
-    WardService::new(&format!("ws-{i}"), serde_json::from_value(spec).expect("valid spec"))
+    WardService::new(
+        &format!("ws-{i}"),
+        serde_json::from_value(spec).expect("valid spec"),
+    )
 }
 
 fn namespace_of(i: usize) -> String {
@@ -66,9 +69,14 @@ fn namespace_of(i: usize) -> String {
 }
 
 async fn ensure_namespace(c: &Client, name: &str, labels: Value) -> Result<()> {
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}}))?;
+    let ns: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}}))?;
     Api::<Namespace>::all(c.clone())
-        .patch(name, &PatchParams::apply("wardops-bench").force(), &Patch::Apply(&ns))
+        .patch(
+            name,
+            &PatchParams::apply("wardops-bench").force(),
+            &Patch::Apply(&ns),
+        )
         .await?;
     Ok(())
 }
@@ -77,7 +85,11 @@ async fn ensure_namespace(c: &Client, name: &str, labels: Value) -> Result<()> {
 async fn noise(c: &Client, count: usize) -> Result<()> {
     ensure_namespace(c, "bench-noise", json!({})).await?;
     let secrets = Api::<Secret>::namespaced(c.clone(), "bench-noise");
-    let have = secrets.list_metadata(&ListParams::default()).await?.items.len();
+    let have = secrets
+        .list_metadata(&ListParams::default())
+        .await?
+        .items
+        .len();
     if have >= count {
         return Ok(());
     }
@@ -152,8 +164,9 @@ impl Operator {
         bail!("operator not ready after 120 s")
     }
 
-    /// (current RSS, peak RSS) in MiB.
-    fn rss(&self) -> (f64, f64) {
+    /// (current RSS, peak RSS, anonymous RSS: heap and stacks, without the
+    /// binary's file-backed pages) in MiB.
+    fn rss(&self) -> (f64, f64, f64) {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
         let field = |name: &str| {
@@ -164,7 +177,7 @@ impl Operator {
                 .and_then(|kb| kb.parse::<f64>().ok())
                 .map_or(0.0, |kb| kb / 1024.0)
         };
-        (field("VmRSS:"), field("VmHWM:"))
+        (field("VmRSS:"), field("VmHWM:"), field("RssAnon:"))
     }
 
     fn cache_sizes(&self) -> String {
@@ -172,7 +185,10 @@ impl Operator {
             .map(|(_, body)| {
                 body.lines()
                     .filter(|l| l.starts_with("wardops_cache_objects{"))
-                    .map(|l| l.replace("wardops_cache_objects{cache=\"", "").replace("\"}", "="))
+                    .map(|l| {
+                        l.replace("wardops_cache_objects{cache=\"", "")
+                            .replace("\"}", "=")
+                    })
                     .collect::<Vec<_>>()
                     .join(" ")
             })
@@ -180,7 +196,9 @@ impl Operator {
     }
 
     fn stop(mut self) -> Result<()> {
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(15) {
             if self.child.try_wait()?.is_some() {
@@ -211,7 +229,10 @@ fn requests_since(offset: u64) -> BTreeMap<String, usize> {
         let _ = f.read_to_string(&mut text);
     }
     let mut by_verb = BTreeMap::new();
-    for v in text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
+    for v in text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    {
         let ua = v["userAgent"].as_str().unwrap_or_default();
         if ua.starts_with("wardops/") && v["stage"] == "ResponseComplete" {
             *by_verb
@@ -256,7 +277,9 @@ async fn ready_count(c: &Client) -> Result<usize> {
 async fn delete_city(c: &Client) -> Result<()> {
     let nss = Api::<Namespace>::all(c.clone());
     for n in 0..NAMESPACES {
-        let _ = nss.delete(&format!("bench-city-{n}"), &DeleteParams::default()).await;
+        let _ = nss
+            .delete(&format!("bench-city-{n}"), &DeleteParams::default())
+            .await;
     }
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(300) {
@@ -277,6 +300,9 @@ async fn delete_city(c: &Client) -> Result<()> {
 struct Figures {
     ready_after_start: Duration,
     rss_empty: f64,
+    anon_empty: f64,
+    anon_peak: f64,
+    anon_after_restart: f64,
     converge: Duration,
     rss_peak: f64,
     converge_requests: BTreeMap<String, usize>,
@@ -291,11 +317,15 @@ async fn measure(c: &Client, binary: &Path, wards: usize, tag: &str) -> Result<F
     let mut op = Operator::start(binary, &logs.join(format!("bench-{tag}-1.log")))?;
     let ready_after_start = op.wait_ready().await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (rss_empty, _) = op.rss();
+    let (rss_empty, _, anon_empty) = op.rss();
 
     for n in 0..NAMESPACES {
-        ensure_namespace(c, &format!("bench-city-{n}"), json!({"wardops.io/classification": "confidential"}))
-            .await?;
+        ensure_namespace(
+            c,
+            &format!("bench-city-{n}"),
+            json!({"wardops.io/classification": "confidential"}),
+        )
+        .await?;
     }
     let offset = audit_offset();
     let start = Instant::now();
@@ -308,8 +338,11 @@ async fn measure(c: &Client, binary: &Path, wards: usize, tag: &str) -> Result<F
         .try_collect::<Vec<_>>()
         .await?;
     let mut rss_peak: f64 = 0.0;
+    let mut anon_peak: f64 = 0.0;
     loop {
-        rss_peak = rss_peak.max(op.rss().0);
+        let (rss, _, anon) = op.rss();
+        rss_peak = rss_peak.max(rss);
+        anon_peak = anon_peak.max(anon);
         if ready_count(c).await? == wards {
             break;
         }
@@ -329,9 +362,14 @@ async fn measure(c: &Client, binary: &Path, wards: usize, tag: &str) -> Result<F
     let cms = Api::<ConfigMap>::namespaced(c.clone(), "bench-city-0");
     for round in 0..3 {
         for i in (0..wards).filter(|i| i % NAMESPACES == 0).take(10) {
-            let patch = json!({"metadata": {"labels": {"bench.wardops.io/touch": round.to_string()}}});
-            cms.patch(&format!("ws-{i}-config"), &PatchParams::default(), &Patch::Merge(&patch))
-                .await?;
+            let patch =
+                json!({"metadata": {"labels": {"bench.wardops.io/touch": round.to_string()}}});
+            cms.patch(
+                &format!("ws-{i}-config"),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await?;
         }
         tokio::time::sleep(IDLE_WINDOW / 3).await;
     }
@@ -345,12 +383,15 @@ async fn measure(c: &Client, binary: &Path, wards: usize, tag: &str) -> Result<F
     op.wait_ready().await?;
     tokio::time::sleep(RESTART_WINDOW).await;
     let restart_requests = requests_since(offset);
-    let (rss_after_restart, _) = op.rss();
+    let (rss_after_restart, _, anon_after_restart) = op.rss();
     op.stop()?;
     delete_city(c).await?;
     Ok(Figures {
         ready_after_start,
         rss_empty,
+        anon_empty,
+        anon_peak,
+        anon_after_restart,
         converge,
         rss_peak,
         converge_requests,
@@ -382,18 +423,43 @@ async fn main() -> Result<()> {
     println!(
         "\ncaches benchmark: {wards} WardServices in {NAMESPACES} namespaces, {noise_count} unrelated 2 KiB Secrets and as many ConfigMaps"
     );
-    println!("{:<44} {}", "", runs.iter().map(|(n, _)| format!("{n:>28}")).collect::<String>());
+    println!(
+        "{:<44} {}",
+        "",
+        runs.iter()
+            .map(|(n, _)| format!("{n:>28}"))
+            .collect::<String>()
+    );
     let row = |label: &str, f: &dyn Fn(&Figures) -> String| {
         println!(
             "{label:<44} {}",
-            runs.iter().map(|(_, r)| format!("{:>28}", f(r))).collect::<String>()
+            runs.iter()
+                .map(|(_, r)| format!("{:>28}", f(r)))
+                .collect::<String>()
         );
     };
-    row("start -> ready (caches synced)", &|r| format!("{:.2?}", r.ready_after_start));
-    row("RSS, no WardService (MiB)", &|r| format!("{:.1}", r.rss_empty));
+    row("start -> ready (caches synced)", &|r| {
+        format!("{:.2?}", r.ready_after_start)
+    });
+    row("RSS, no WardService (MiB)", &|r| {
+        format!("{:.1}", r.rss_empty)
+    });
     row("convergence, all Ready", &|r| format!("{:.1?}", r.converge));
-    row("RSS peak while converging (MiB)", &|r| format!("{:.1}", r.rss_peak));
-    row("RSS after restart (MiB)", &|r| format!("{:.1}", r.rss_after_restart));
+    row("RSS peak while converging (MiB)", &|r| {
+        format!("{:.1}", r.rss_peak)
+    });
+    row("RSS after restart (MiB)", &|r| {
+        format!("{:.1}", r.rss_after_restart)
+    });
+    row("anonymous RSS (heap), no WardService (MiB)", &|r| {
+        format!("{:.1}", r.anon_empty)
+    });
+    row("anonymous RSS peak while converging (MiB)", &|r| {
+        format!("{:.1}", r.anon_peak)
+    });
+    row("anonymous RSS after restart (MiB)", &|r| {
+        format!("{:.1}", r.anon_after_restart)
+    });
     row("requests per ward while converging", &|r| {
         let n: usize = r.converge_requests.values().sum();
         format!("{:.1}", n as f64 / wards as f64)
@@ -405,7 +471,10 @@ async fn main() -> Result<()> {
         r.restart_requests.values().sum::<usize>().to_string()
     });
     for (name, r) in &runs {
-        println!("{name}: converging, per ward: {}", fmt_requests(&r.converge_requests, wards));
+        println!(
+            "{name}: converging, per ward: {}",
+            fmt_requests(&r.converge_requests, wards)
+        );
         println!("{name}: idle: {}", fmt_requests(&r.idle_requests, 1));
         println!("{name}: restart: {}", fmt_requests(&r.restart_requests, 1));
         if !r.caches.is_empty() {
