@@ -930,3 +930,38 @@ async fn objects_made_by_someone_else_are_never_taken_over() -> Result<()> {
     wait_ready(&c, &ns.name, "portal").await?;
     Ok(())
 }
+
+/// Unrelated ConfigMaps never enter the operator's caches (children are watched
+/// by label), and Secrets are cached as metadata only: read from the
+/// `wardops_cache_objects` gauge while hundreds of unrelated objects appear.
+#[tokio::test]
+async fn unrelated_objects_are_not_cached() -> Result<()> {
+    let (c, ns) = setup("ws-nocache", &[]).await?;
+    let op = operator().await;
+    let cached = |kind: &str| -> Result<f64> {
+        Ok(op
+            .metric(&format!("wardops_cache_objects{{cache=\"{kind}\"}}"))?
+            .unwrap_or(0.0))
+    };
+    let before = cached("ConfigMap")?;
+    let unrelated = 300;
+    let cms = Api::<ConfigMap>::namespaced(c.clone(), &ns.name);
+    let payload = "x".repeat(2048);
+    for i in 0..unrelated {
+        let cm: ConfigMap = serde_json::from_value(
+            json!({"metadata": {"name": format!("unrelated-{i}")}, "data": {"blob": payload}}),
+        )?;
+        cms.create(&PostParams::default(), &cm).await?;
+    }
+    // A WardService in the same namespace: its own ConfigMap is cached, so the
+    // gauge is live and the watch has seen this namespace's ConfigMaps.
+    create_ready(&c, &ns.name, "one-stop", json!({})).await?;
+    let after = cached("ConfigMap")?;
+    // Other tests add their own WardServices meanwhile; never hundreds.
+    assert!(
+        after - before < f64::from(unrelated) / 3.0,
+        "unrelated ConfigMaps were cached: {before} -> {after}"
+    );
+    assert!(after > 0.0, "the gauge reports the ConfigMap cache");
+    Ok(())
+}
