@@ -163,7 +163,8 @@ pub struct LocalObjectRef {
 }
 
 /// A reference to one key of a Secret in the same namespace. Only the reference
-/// is stored: the value is read by the pod that uses it, never by wardops.
+/// is stored. The pod that uses it reads the value; wardops reads the Secret
+/// only to check that the key exists, and keeps nothing but its key names.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 pub struct SecretKeyRef {
     /// Name of the Secret, in the same namespace as this resource.

@@ -116,7 +116,8 @@ pub struct WardServiceSpec {
     pub resources: Option<ResourceRequirements>,
 
     /// Plain configuration, given to the service as environment variables through
-    /// a ConfigMap. Never put credentials here: use `secretEnv`.
+    /// a ConfigMap. Never put credentials here: use `secretEnv` or `secretFiles`
+    /// (keys that name a credential, such as `DB_PASSWORD`, are refused).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = MAX_CONFIG_KEYS, "additionalProperties" = {"type": "string", "maxLength": MAX_CONFIG_VALUE_LENGTH}))]
     #[x_kube(validation = Rule::new(format!("self.all(k, k.matches('{ENV_NAME_PATTERN}') && size(k) <= {MAX_ENV_NAME_LENGTH})"))
@@ -127,7 +128,9 @@ pub struct WardServiceSpec {
 
     /// Environment variables that come from Secret keys, by reference only.
     /// wardops checks that each Secret and key exists and rolls the pods when a
-    /// referenced Secret changes; it never reads or copies the values.
+    /// referenced Secret changes. To check a key, wardops reads the Secret once
+    /// per resourceVersion and keeps only its key names; it never copies,
+    /// logs or reports a value.
     /// A list keyed by `name`: each variable appears once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
