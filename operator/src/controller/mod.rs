@@ -14,6 +14,7 @@ use crate::runtime::settings::WorkloadSettings;
 pub mod apply;
 pub mod cache;
 pub mod conditions;
+pub mod data_connector;
 pub mod labels;
 pub mod ward_service;
 

@@ -177,7 +177,8 @@ pub fn config_hash(config: &BTreeMap<String, String>) -> String {
     crate::controller::apply::digest(&bytes)
 }
 
-fn runtime_default_seccomp() -> SeccompProfile {
+/// The container runtime's default seccomp profile (restricted pod security).
+pub fn runtime_default_seccomp() -> SeccompProfile {
     SeccompProfile {
         type_: "RuntimeDefault".to_string(),
         localhost_profile: None,

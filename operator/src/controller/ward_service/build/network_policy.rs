@@ -81,7 +81,7 @@ fn ingress_rules(ctx: &BuildContext) -> Vec<NetworkPolicyIngressRule> {
 }
 
 /// Pods whose classification label is `level` or higher.
-fn at_or_above(level: Classification) -> LabelSelectorRequirement {
+pub fn at_or_above(level: Classification) -> LabelSelectorRequirement {
     LabelSelectorRequirement {
         key: labels::CLASSIFICATION_LABEL.to_string(),
         operator: "In".to_string(),
@@ -194,7 +194,8 @@ pub fn selector_matches(selector: &LabelSelector, pod_labels: &BTreeMap<String, 
     labels_ok && exprs_ok
 }
 
-fn match_labels(labels: BTreeMap<String, String>) -> LabelSelector {
+/// A selector of exactly these labels.
+pub fn match_labels(labels: BTreeMap<String, String>) -> LabelSelector {
     LabelSelector {
         match_labels: Some(labels),
         match_expressions: None,

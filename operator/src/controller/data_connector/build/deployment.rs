@@ -1,0 +1,421 @@
+//! The Deployment that runs the gateway, `wardops gateway --config ...`: the
+//! only pod that mounts the connector's credentials.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
+};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, HTTPGetAction, KeyToPath,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SecretVolumeSource, SecurityContext,
+    Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::config_map::{
+    CA_DIR, CLIENT_CERT_DIR, CONFIG_DIR, CREDENTIALS_DIR, config_path, serialise,
+};
+use super::{BuildContext, config_map_name, gateway_name};
+use crate::api::data_connector::AuthType;
+use crate::api::ward_service::SECRET_FILE_MODE;
+use crate::controller::labels;
+use crate::controller::ward_service::build::deployment::{
+    FS_GROUP, REVISION_HISTORY_LIMIT, default_resources, runtime_default_seccomp,
+    secret_versions_annotation,
+};
+use crate::gateway::config::{GatewayConfig, secret_keys};
+
+/// Name of the gateway container.
+pub const CONTAINER_NAME: &str = "gateway";
+/// Name of the port the ward calls (container and Service).
+pub const PORT_NAME: &str = "http";
+/// Name of the port of `/metrics`, `/healthz` and `/readyz`.
+pub const ADMIN_PORT_NAME: &str = "admin";
+/// The binary in the wardops image (its entrypoint runs the operator).
+pub const BINARY: &str = "/wardops";
+/// Volume of the configuration.
+pub const CONFIG_VOLUME: &str = "config";
+/// Volume of the credentials Secret.
+pub const CREDENTIALS_VOLUME: &str = "credentials";
+/// Volume of the mTLS client certificate Secret.
+pub const CLIENT_CERT_VOLUME: &str = "client-cert";
+/// Volume of the source's CA bundle.
+pub const CA_VOLUME: &str = "source-ca";
+
+/// The Deployment: one gateway pod, rolled with no gap.
+pub fn deployment(ctx: &BuildContext, config: &GatewayConfig) -> Deployment {
+    Deployment {
+        metadata: ctx.owned_metadata(gateway_name(ctx.name)),
+        spec: Some(DeploymentSpec {
+            replicas: Some(1),
+            selector: LabelSelector {
+                match_labels: Some(ctx.selector_labels()),
+                ..LabelSelector::default()
+            },
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".to_string()),
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_surge: Some(IntOrString::Int(1)),
+                    max_unavailable: Some(IntOrString::Int(0)),
+                }),
+            }),
+            revision_history_limit: Some(REVISION_HISTORY_LIMIT),
+            template: pod_template(ctx, config),
+            ..DeploymentSpec::default()
+        }),
+        ..Deployment::default()
+    }
+}
+
+fn pod_template(ctx: &BuildContext, config: &GatewayConfig) -> PodTemplateSpec {
+    let classified = ctx.classification().is_classified();
+    let s = ctx.settings;
+    PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(ctx.pod_labels()),
+            annotations: Some(pod_annotations(ctx, config)),
+            ..ObjectMeta::default()
+        }),
+        spec: Some(PodSpec {
+            service_account_name: Some(gateway_name(ctx.name)),
+            automount_service_account_token: Some(false),
+            enable_service_links: Some(false),
+            security_context: Some(PodSecurityContext {
+                run_as_non_root: Some(true),
+                fs_group: Some(FS_GROUP),
+                fs_group_change_policy: Some("OnRootMismatch".to_string()),
+                seccomp_profile: Some(runtime_default_seccomp()),
+                ..PodSecurityContext::default()
+            }),
+            containers: vec![container(ctx, config)],
+            volumes: Some(volumes(ctx)),
+            node_selector: classified.then(|| s.isolated_node_selector.0.clone()),
+            tolerations: classified.then(|| s.isolated_tolerations.0.clone()),
+            ..PodSpec::default()
+        }),
+    }
+}
+
+/// The Secrets' resourceVersions (a rotation rolls the pod once; the gateway
+/// also re-reads rotated files) and a digest of the configuration.
+fn pod_annotations(ctx: &BuildContext, config: &GatewayConfig) -> BTreeMap<String, String> {
+    let mut a = BTreeMap::from([(
+        labels::CONFIG_HASH_ANNOTATION.to_string(),
+        crate::controller::apply::digest(serialise(config).as_bytes()),
+    )]);
+    if let Some(v) = secret_versions_annotation(ctx.secret_versions) {
+        a.insert(labels::SECRET_VERSIONS_ANNOTATION.to_string(), v);
+    }
+    a
+}
+
+fn container(ctx: &BuildContext, config: &GatewayConfig) -> Container {
+    let admin = IntOrString::String(ADMIN_PORT_NAME.to_string());
+    let probe = |path: &str, delay: i32, period: i32| Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.to_string()),
+            port: admin.clone(),
+            scheme: Some("HTTP".to_string()),
+            ..HTTPGetAction::default()
+        }),
+        initial_delay_seconds: Some(delay),
+        period_seconds: Some(period),
+        timeout_seconds: Some(1),
+        failure_threshold: Some(3),
+        ..Probe::default()
+    };
+    Container {
+        name: CONTAINER_NAME.to_string(),
+        image: Some(
+            ctx.spec
+                .image
+                .clone()
+                .unwrap_or_else(|| ctx.settings.connector_image.clone()),
+        ),
+        command: Some(vec![BINARY.to_string()]),
+        args: Some(vec![
+            "gateway".to_string(),
+            "--config".to_string(),
+            config_path(),
+        ]),
+        ports: Some(vec![
+            ContainerPort {
+                name: Some(PORT_NAME.to_string()),
+                container_port: i32::from(config.listen_port),
+                protocol: Some("TCP".to_string()),
+                ..ContainerPort::default()
+            },
+            ContainerPort {
+                name: Some(ADMIN_PORT_NAME.to_string()),
+                container_port: i32::from(config.admin_port),
+                protocol: Some("TCP".to_string()),
+                ..ContainerPort::default()
+            },
+        ]),
+        resources: Some(default_resources(ctx.settings)),
+        readiness_probe: Some(probe("/readyz", 1, 5)),
+        liveness_probe: Some(probe("/healthz", 10, 20)),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".to_string()]),
+                add: None,
+            }),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            seccomp_profile: Some(runtime_default_seccomp()),
+            ..SecurityContext::default()
+        }),
+        volume_mounts: Some(volume_mounts(ctx)),
+        ..Container::default()
+    }
+}
+
+/// The Secret volumes this connector needs: (volume, Secret, items, mount dir).
+fn secret_volumes(ctx: &BuildContext) -> Vec<(&'static str, String, Vec<KeyToPath>, &'static str)> {
+    let item = |key: &str, path: &str| KeyToPath {
+        key: key.to_string(),
+        path: path.to_string(),
+        mode: None,
+    };
+    let spec = ctx.spec;
+    let tls = spec.source.tls.as_ref();
+    let mut out = Vec::new();
+    let keys = credential_keys(spec.auth.type_);
+    if !keys.is_empty() {
+        out.push((
+            CREDENTIALS_VOLUME,
+            spec.credentials_secret_ref.name.clone(),
+            keys.iter().map(|k| item(k, k)).collect(),
+            CREDENTIALS_DIR,
+        ));
+    }
+    if spec.auth.type_ == AuthType::MTls
+        && let Some(cert) = tls.and_then(|t| t.client_cert_secret_ref.as_ref())
+    {
+        out.push((
+            CLIENT_CERT_VOLUME,
+            cert.name.clone(),
+            [secret_keys::TLS_CRT, secret_keys::TLS_KEY]
+                .iter()
+                .map(|k| item(k, k))
+                .collect(),
+            CLIENT_CERT_DIR,
+        ));
+    }
+    if let Some(ca) = tls.and_then(|t| t.ca_secret_ref.as_ref()) {
+        out.push((
+            CA_VOLUME,
+            ca.name.clone(),
+            vec![item(&ca.key, secret_keys::CA_CRT)],
+            CA_DIR,
+        ));
+    }
+    out
+}
+
+/// Keys of the credentials Secret that an auth type reads (mTLS reads
+/// `source.tls.clientCertSecretRef` instead).
+pub fn credential_keys(auth: AuthType) -> &'static [&'static str] {
+    use secret_keys::*;
+    match auth {
+        AuthType::None | AuthType::MTls => &[],
+        AuthType::ApiKey => &[API_KEY],
+        AuthType::Basic => &[USERNAME, PASSWORD],
+        AuthType::OAuth2ClientCredentials => &[CLIENT_ID, CLIENT_SECRET],
+    }
+}
+
+fn volume_mounts(ctx: &BuildContext) -> Vec<VolumeMount> {
+    let mut mounts = vec![VolumeMount {
+        name: CONFIG_VOLUME.to_string(),
+        mount_path: CONFIG_DIR.to_string(),
+        read_only: Some(true),
+        ..VolumeMount::default()
+    }];
+    for (volume, _, _, dir) in secret_volumes(ctx) {
+        mounts.push(VolumeMount {
+            name: volume.to_string(),
+            mount_path: dir.to_string(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+    }
+    mounts
+}
+
+fn volumes(ctx: &BuildContext) -> Vec<Volume> {
+    let mut volumes = vec![Volume {
+        name: CONFIG_VOLUME.to_string(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: config_map_name(ctx.name),
+            ..ConfigMapVolumeSource::default()
+        }),
+        ..Volume::default()
+    }];
+    // By reference: the kubelet reads the Secrets, wardops never does.
+    for (volume, secret, items, _) in secret_volumes(ctx) {
+        volumes.push(Volume {
+            name: volume.to_string(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(secret),
+                default_mode: Some(SECRET_FILE_MODE),
+                items: Some(items),
+                optional: None,
+            }),
+            ..Volume::default()
+        });
+    }
+    volumes
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::test_support::{build, connector, connector_with};
+    use super::*;
+    use crate::runtime::settings::WorkloadSettings;
+
+    fn pod(d: &Deployment) -> &PodSpec {
+        d.spec.as_ref().unwrap().template.spec.as_ref().unwrap()
+    }
+
+    #[test]
+    fn runs_the_gateway_restricted_with_the_default_image_and_resources() {
+        let d = build(&connector()).deployment;
+        let p = pod(&d);
+        let c = &p.containers[0];
+        assert_eq!(
+            c.image.as_deref(),
+            Some(WorkloadSettings::default().connector_image.as_str())
+        );
+        assert_eq!(c.command, Some(vec!["/wardops".to_string()]));
+        assert_eq!(
+            c.args,
+            Some(vec![
+                "gateway".into(),
+                "--config".into(),
+                "/etc/wardops/gateway/gateway.json".into()
+            ])
+        );
+        let sc = c.security_context.as_ref().unwrap();
+        assert_eq!(sc.read_only_root_filesystem, Some(true));
+        assert_eq!(sc.allow_privilege_escalation, Some(false));
+        assert_eq!(p.automount_service_account_token, Some(false));
+        assert_eq!(
+            c.resources,
+            Some(default_resources(&WorkloadSettings::default()))
+        );
+        assert!(p.node_selector.is_none() && p.tolerations.is_none());
+        let custom = build(&connector_with(json!({"image": "registry.city/cg:2"}))).deployment;
+        assert_eq!(
+            pod(&custom).containers[0].image.as_deref(),
+            Some("registry.city/cg:2")
+        );
+    }
+
+    #[test]
+    fn credentials_are_mounted_read_only_0400_with_the_keys_of_the_auth_mode() {
+        let d = build(&connector_with(json!({"auth": {"type": "basic"}}))).deployment;
+        let p = pod(&d);
+        let v = p
+            .volumes
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|v| v.name == CREDENTIALS_VOLUME)
+            .unwrap();
+        let s = v.secret.as_ref().unwrap();
+        assert_eq!(s.secret_name.as_deref(), Some("dan-cu"));
+        assert_eq!(s.default_mode, Some(0o400));
+        let keys: Vec<&str> = s.items.iter().flatten().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["username", "password"]);
+        let m = p.containers[0]
+            .volume_mounts
+            .iter()
+            .flatten()
+            .find(|m| m.name == CREDENTIALS_VOLUME)
+            .unwrap();
+        assert_eq!(m.read_only, Some(true));
+        assert_eq!(m.mount_path, CREDENTIALS_DIR);
+        // No value anywhere: only references.
+        assert!(p.containers[0].env.is_none() && p.containers[0].env_from.is_none());
+    }
+
+    #[test]
+    fn mtls_mounts_the_client_certificate_and_the_ca() {
+        let d = build(&connector_with(json!({"auth": {"type": "mTLS"},
+            "source": {"kind": "land", "endpoint": "https://dd.city/api",
+                "tls": {"clientCertSecretRef": {"name": "client"}, "caSecretRef": {"name": "ca", "key": "bundle.pem"}}}})))
+        .deployment;
+        let names: Vec<(String, Option<String>)> = pod(&d)
+            .volumes
+            .iter()
+            .flatten()
+            .map(|v| {
+                (
+                    v.name.clone(),
+                    v.secret.as_ref().and_then(|s| s.secret_name.clone()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("config".to_string(), None),
+                ("client-cert".to_string(), Some("client".to_string())),
+                ("source-ca".to_string(), Some("ca".to_string())),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_secret_version_is_stamped_on_the_pod_template() {
+        let d = build(&connector()).deployment;
+        let a = d
+            .spec
+            .unwrap()
+            .template
+            .metadata
+            .unwrap()
+            .annotations
+            .unwrap();
+        assert_eq!(a[labels::SECRET_VERSIONS_ANNOTATION], "dan-cu=7");
+        assert_eq!(a[labels::CONFIG_HASH_ANNOTATION].len(), 16);
+    }
+
+    #[test]
+    fn pods_carry_the_peer_labels_of_their_ward_services_policy() {
+        let d = build(&connector()).deployment;
+        let l = d.spec.unwrap().template.metadata.unwrap().labels.unwrap();
+        for (k, v) in labels::connector_peer_labels("dan-cu", "one-stop") {
+            assert_eq!(l.get(&k), Some(&v), "{k}");
+        }
+    }
+
+    #[test]
+    fn classified_gateways_run_on_the_isolated_pool() {
+        let mut settings = WorkloadSettings::default();
+        settings.isolated_node_selector.0 =
+            BTreeMap::from([("wardops.io/pool".to_string(), "isolated".to_string())]);
+        let dc = connector_with(json!({"classification": "confidential"}));
+        let versions = BTreeMap::new();
+        let c = super::super::children(&super::super::BuildInput {
+            connector: &dc,
+            ward_code: "31101",
+            ward_classification: crate::api::Classification::Internal,
+            settings: &settings,
+            secret_versions: &versions,
+        })
+        .unwrap();
+        let p = pod(&c.deployment);
+        assert_eq!(
+            p.node_selector,
+            Some(settings.isolated_node_selector.0.clone())
+        );
+        assert!(p.tolerations.is_some());
+    }
+}
