@@ -12,6 +12,9 @@
 //!   restart, with thousands of unrelated 2 KiB Secrets and ConfigMaps in the
 //!   cluster that must not be cached.
 //!
+//! Requests are counted by the `wardops/` user agent in the audit log: run it
+//! on a control plane where no other wardops (e.g. a test run) is working.
+//!
 //! Sizes: `WARDOPS_BENCH_WARDS` (default 150; the test control plane's /24
 //! service range holds about 250 Services), `WARDOPS_BENCH_NOISE` (Secrets and
 //! as many ConfigMaps, default 2500 each).
