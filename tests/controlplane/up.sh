@@ -29,8 +29,13 @@ sched_port=${WARDOPS_TESTENV_SCHEDULER_PORT:-20259}
 kwok_port=${WARDOPS_TESTENV_KWOK_PORT:-20247}
 timeout=${WARDOPS_TESTENV_TIMEOUT:-120}
 host=127.0.0.1
-service_cidr=10.0.0.0/24
-pod_cidr=10.244.0.0/16
+# Sized for the test suite; a benchmark of a city sizes it up (README.md). Changing
+# the service range or the nodes needs a fresh state: down.sh --purge first.
+service_cidr=${WARDOPS_TESTENV_SERVICE_CIDR:-10.0.0.0/24}
+pod_cidr=${WARDOPS_TESTENV_POD_CIDR:-10.244.0.0/16}
+general_nodes=${WARDOPS_TESTENV_NODES:-2}
+isolated_nodes=${WARDOPS_TESTENV_ISOLATED_NODES:-1}
+max_pods=${WARDOPS_TESTENV_MAX_PODS:-110}
 
 log() { printf '[up] %s\n' "$*" >&2; }
 die() { printf '[up] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -365,7 +370,9 @@ start kube-scheduler "$bin/kube-scheduler" \
 
 # --- kwok -----------------------------------------------------------------------
 need_free_port kwok "$kwok_port"
-nodes=(kwok-node-0 kwok-node-1 kwok-isolated-0)
+nodes=()
+for ((i = 0; i < general_nodes; i++)); do nodes+=("kwok-node-$i"); done
+for ((i = 0; i < isolated_nodes; i++)); do nodes+=("kwok-isolated-$i"); done
 if ! testenv_alive "$pids" kwok; then
   # kwok renews a node's lease only if it holds it, and a new kwok has a new
   # identity: it would wait for the previous one's leases to expire (40 s), with
@@ -408,15 +415,18 @@ $2
 spec:
 $3
 status:
-  allocatable: {cpu: "32", memory: 256Gi, pods: "110", ephemeral-storage: 1Ti}
-  capacity: {cpu: "32", memory: 256Gi, pods: "110", ephemeral-storage: 1Ti}
+  allocatable: {cpu: "32", memory: 256Gi, pods: "$max_pods", ephemeral-storage: 1Ti}
+  capacity: {cpu: "32", memory: 256Gi, pods: "$max_pods", ephemeral-storage: 1Ti}
 EOF
 }
 mkdir -p "$state/nodes"
-node_manifest kwok-node-0 "" "  taints: []" >"$state/nodes/kwok-node-0.yaml"
-node_manifest kwok-node-1 "" "  taints: []" >"$state/nodes/kwok-node-1.yaml"
-node_manifest kwok-isolated-0 "    wardops.io/pool: isolated" "  taints:
-  - {key: wardops.io/pool, value: isolated, effect: NoSchedule}" >"$state/nodes/kwok-isolated-0.yaml"
+for n in "${nodes[@]}"; do
+  case $n in
+    kwok-isolated-*) node_manifest "$n" "    wardops.io/pool: isolated" "  taints:
+  - {key: wardops.io/pool, value: isolated, effect: NoSchedule}" >"$state/nodes/$n.yaml" ;;
+    *) node_manifest "$n" "" "  taints: []" >"$state/nodes/$n.yaml" ;;
+  esac
+done
 # Create only, never update: status (allocatable) is taken on create and kwok owns it after.
 for n in "${nodes[@]}"; do
   if ! "${kubectl[@]}" get node "$n" >/dev/null 2>&1; then
