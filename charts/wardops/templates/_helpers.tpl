@@ -130,9 +130,9 @@ Every rule says why it is needed; no wildcards. docs/rbac.md explains them.
   resources: ["wardservices", "dataconnectors"]
   verbs: ["list", "watch"]
 # Status subresource: the operator reports conditions and observedGeneration by
-# server-side apply.
+# server-side apply (and a DataConnector's gateway URL).
 - apiGroups: ["wardops.io"]
-  resources: ["wardservices/status"]
+  resources: ["wardservices/status", "dataconnectors/status"]
   verbs: ["patch"]
 # Children carry an owner reference with blockOwnerDeletion, which the
 # OwnerReferencesPermissionEnforcement admission plugin allows only to who may update
@@ -140,9 +140,9 @@ Every rule says why it is needed; no wildcards. docs/rbac.md explains them.
 - apiGroups: ["wardops.io"]
   resources: ["wardservices/finalizers"]
   verbs: ["update"]
-# A WardService's children: watched by label into the caches, read once when the
-# cache has not seen a new child yet, and applied by server-side apply (a patch that
-# creates the object the first time, hence create).
+# The children of WardServices and of DataConnectors (the gateway): watched by label
+# into the caches, read once when the cache has not seen a new child yet, and applied
+# by server-side apply (a patch that creates the object the first time, hence create).
 # The ward service's pods.
 - apiGroups: ["apps"]
   resources: ["deployments"]

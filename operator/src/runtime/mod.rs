@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use futures::FutureExt;
 use futures::future::join_all;
 use kube::api::ListParams;
 use kube::runtime::reflector::Store;
@@ -11,7 +12,7 @@ use kube_lease_manager::LeaseManagerError;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::api::WardService;
+use crate::api::{DataConnector, WardService};
 use crate::controller::{self, Context};
 
 pub mod crd_check;
@@ -256,7 +257,10 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
     };
     let mut stores: Vec<Store<WardService>> = Vec::new();
     let mut states = Vec::new();
-    let mut runs = Vec::new();
+    let mut dc_stores: Vec<Store<DataConnector>> = Vec::new();
+    let mut dc_states = Vec::new();
+    // Both kinds' controllers, as one list of futures of one type.
+    let mut runs: Vec<futures::future::BoxFuture<'_, ()>> = Vec::new();
     for ns in &namespaces {
         let mut rx = stop_rx.clone();
         let shutdown = async move {
@@ -266,22 +270,38 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
             controller::ward_service::controller(ctx.clone(), ns.as_deref(), shutdown);
         stores.push(store);
         states.push(state);
-        runs.push(fut);
+        runs.push(fut.boxed());
+        let mut rx = stop_rx.clone();
+        let shutdown = async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let (store, state, fut) =
+            controller::data_connector::controller(ctx.clone(), ns.as_deref(), shutdown);
+        dc_stores.push(store);
+        dc_states.push(state);
+        runs.push(fut.boxed());
     }
-    let gauge_stores = stores.clone();
+    let (gauge_stores, gauge_dc_stores) = (stores.clone(), dc_stores.clone());
     metrics.add_ready_source(Box::new(move || {
         gauge_stores
             .iter()
             .flat_map(controller::ward_service::ready_counts)
+            .chain(
+                gauge_dc_stores
+                    .iter()
+                    .flat_map(controller::data_connector::ready_counts),
+            )
             .collect()
     }));
-    let size_states = states.clone();
+    let (size_states, size_dc_states) = (states.clone(), dc_states.clone());
     metrics.add_cache_source(Box::new(move || {
         let mut sizes: BTreeMap<&'static str, i64> = BTreeMap::new();
-        for state in &size_states {
-            for (cache, n) in state.cache.sizes() {
-                *sizes.entry(cache).or_default() += i64::try_from(n).unwrap_or(i64::MAX);
-            }
+        let all = size_states
+            .iter()
+            .flat_map(|s| s.cache.sizes())
+            .chain(size_dc_states.iter().flat_map(|s| s.cache.sizes()));
+        for (cache, n) in all {
+            *sizes.entry(cache).or_default() += i64::try_from(n).unwrap_or(i64::MAX);
         }
         sizes
             .into_iter()
@@ -293,7 +313,9 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
         // Polled rather than awaited: a store's readiness future wakes only its
         // latest waiter (the controller's).
         while !(stores.iter().all(controller::cache::is_ready)
-            && states.iter().all(|s| s.cache.is_ready()))
+            && states.iter().all(|s| s.cache.is_ready())
+            && dc_stores.iter().all(controller::cache::is_ready)
+            && dc_states.iter().all(|s| s.cache.is_ready()))
         {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

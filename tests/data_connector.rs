@@ -1,0 +1,367 @@
+//! DataConnector behaviour on the real local control plane, one behaviour per
+//! test. Each test has its own namespace; one operator serves them all.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Result, anyhow};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod, Secret};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
+use serde_json::{Value, json};
+use wardops::api::{DataConnector, WardService};
+use wardops::controller::labels;
+use wardops::controller::ward_service::build::network_policy::selector_matches;
+use wardops_tests::{TestNamespace, client, operator, wait_for};
+
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+async fn setup(prefix: &str) -> Result<(Client, TestNamespace)> {
+    operator().await;
+    let c = client().await?;
+    let ns = TestNamespace::create(&c, prefix, &[]).await?;
+    Ok((c, ns))
+}
+
+async fn create_ward(c: &Client, ns: &str, name: &str) -> Result<()> {
+    let ws: WardService = serde_json::from_value(json!({
+        "apiVersion": "wardops.io/v1alpha1", "kind": "WardService",
+        "metadata": {"name": name},
+        "spec": {"ward": {"code": "11311", "name": "Phường Hồng Bàng", "tier": "ward"},
+                 "image": "registry.haiphong.gov.vn/one-stop/backend:2.4.1"}
+    }))?;
+    Api::<WardService>::namespaced(c.clone(), ns)
+        .create(&PostParams::default(), &ws)
+        .await?;
+    Ok(())
+}
+
+/// A proxy connector `dan-cu` of WardService `one-stop`, API key auth, with `extra` merged into spec.
+async fn create_connector(c: &Client, ns: &str, extra: Value) -> Result<()> {
+    let mut spec = json!({
+        "wardServiceRef": {"name": "one-stop"},
+        "source": {"kind": "population", "endpoint": "https://dancu.haiphong.gov.vn/api",
+                   "egressCIDRs": ["10.40.12.0/24"]},
+        "credentialsSecretRef": {"name": "dan-cu"},
+        "auth": {"type": "apiKey"},
+        "datasets": ["cong-dan"],
+    });
+    if let (Some(s), Value::Object(e)) = (spec.as_object_mut(), extra) {
+        s.extend(e);
+    }
+    let dc: DataConnector = serde_json::from_value(json!({
+        "apiVersion": "wardops.io/v1alpha1", "kind": "DataConnector",
+        "metadata": {"name": "dan-cu"}, "spec": spec,
+    }))?;
+    Api::<DataConnector>::namespaced(c.clone(), ns)
+        .create(&PostParams::default(), &dc)
+        .await?;
+    Ok(())
+}
+
+async fn put_secret(c: &Client, ns: &str, name: &str, data: &[(&str, &str)]) -> Result<Secret> {
+    let s: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name},
+        "stringData": data.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+    }))?;
+    Ok(Api::<Secret>::namespaced(c.clone(), ns)
+        .patch(
+            name,
+            &PatchParams::apply("wardops-tests").force(),
+            &Patch::Apply(&s),
+        )
+        .await?)
+}
+
+fn ready_of(dc: &DataConnector) -> Option<(String, String, String)> {
+    let st = dc.status.as_ref()?;
+    if st.observed_generation != dc.metadata.generation {
+        return None;
+    }
+    st.conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// Waits until the connector's Ready has `status`/`reason` at its generation.
+async fn wait_reason(
+    c: &Client,
+    ns: &str,
+    status: &str,
+    reason: &str,
+) -> Result<(DataConnector, String)> {
+    let api = Api::<DataConnector>::namespaced(c.clone(), ns);
+    wait_for(
+        &format!("DataConnector {ns}/dan-cu Ready={status} {reason}"),
+        TIMEOUT,
+        || {
+            let api = api.clone();
+            async move {
+                let dc = api.get("dan-cu").await?;
+                match ready_of(&dc) {
+                    Some((s, r, m)) if s == status && r == reason => Ok(Some((dc, m))),
+                    other => Err(anyhow!("now {other:?}")),
+                }
+            }
+        },
+    )
+    .await
+}
+
+async fn gateway_replica_sets(c: &Client, ns: &str) -> Result<usize> {
+    Ok(Api::<ReplicaSet>::namespaced(c.clone(), ns)
+        .list(&ListParams::default())
+        .await?
+        .items
+        .iter()
+        .filter(|rs| {
+            rs.owner_references()
+                .iter()
+                .any(|o| o.kind == "Deployment" && o.name == "dan-cu-connector")
+        })
+        .count())
+}
+
+#[tokio::test]
+async fn proxy_connector_comes_up_and_wires_into_its_ward() -> Result<()> {
+    let (c, ns) = setup("dc-proxy").await?;
+    let n = ns.name.as_str();
+    put_secret(&c, n, "dan-cu", &[("apiKey", "k-1")]).await?;
+    create_ward(&c, n, "one-stop").await?;
+    create_connector(&c, n, json!({})).await?;
+    let (dc, _) = wait_reason(&c, n, "True", "Available").await?;
+    let url = format!("http://dan-cu-connector.{n}.svc:8080");
+    assert_eq!(dc.status.unwrap().url.as_deref(), Some(url.as_str()));
+
+    // The ward: status, env var, and egress to the gateway's pods.
+    let wards = Api::<WardService>::namespaced(c.clone(), n);
+    wait_for("the ward lists the connector", TIMEOUT, || async {
+        let ws = wards.get("one-stop").await?;
+        let listed = ws.status.map(|s| s.connectors).unwrap_or_default();
+        Ok(listed
+            .iter()
+            .any(|r| r.name == "dan-cu" && r.url.as_deref() == Some(url.as_str()))
+            .then_some(()))
+    })
+    .await?;
+    let deployments = Api::<Deployment>::namespaced(c.clone(), n);
+    let ward_env = wait_for("the ward's env var", TIMEOUT, || async {
+        let d = deployments.get("one-stop").await?;
+        let env = d.spec.unwrap().template.spec.unwrap().containers[0]
+            .env
+            .clone()
+            .unwrap_or_default();
+        Ok(env
+            .into_iter()
+            .find(|e| e.name == "WARDOPS_CONNECTOR_DAN_CU_URL"))
+    })
+    .await?;
+    assert_eq!(ward_env.value.as_deref(), Some(url.as_str()));
+
+    let pods = Api::<Pod>::namespaced(c.clone(), n);
+    let gateway_pod = wait_for("the gateway's pod", TIMEOUT, || async {
+        let list = pods
+            .list(&ListParams::default().labels("app.kubernetes.io/instance=dan-cu"))
+            .await?;
+        Ok(list.items.into_iter().next())
+    })
+    .await?;
+    let ward_pod = wait_for("the ward's pod", TIMEOUT, || async {
+        let list = pods
+            .list(&ListParams::default().labels("app.kubernetes.io/instance=one-stop"))
+            .await?;
+        Ok(list.items.into_iter().next())
+    })
+    .await?;
+    let policies = Api::<NetworkPolicy>::namespaced(c.clone(), n);
+    let ward_np = policies.get("one-stop").await?.spec.unwrap_or_default();
+    assert!(
+        ward_np
+            .egress
+            .iter()
+            .flatten()
+            .flat_map(|r| r.to.iter().flatten())
+            .filter_map(|p| p.pod_selector.as_ref())
+            .any(|s| selector_matches(s, gateway_pod.labels())),
+        "the ward's NetworkPolicy does not reach the gateway's pod"
+    );
+    let gw_np = policies
+        .get("dan-cu-connector")
+        .await?
+        .spec
+        .unwrap_or_default();
+    let from: Vec<_> = gw_np
+        .ingress
+        .iter()
+        .flatten()
+        .flat_map(|r| r.from.iter().flatten())
+        .collect();
+    assert!(
+        from.iter()
+            .filter_map(|p| p.pod_selector.as_ref())
+            .any(|s| selector_matches(s, ward_pod.labels())),
+        "the gateway's NetworkPolicy does not admit the ward's pod"
+    );
+    assert!(
+        from.iter()
+            .all(|p| p.namespace_selector.is_none() && p.ip_block.is_none()),
+        "the gateway admits something outside its ward"
+    );
+    let egress = gw_np.egress.unwrap_or_default();
+    assert_eq!(egress.len(), 2, "DNS and the source only: {egress:?}");
+    assert_eq!(
+        egress[1].to.as_ref().unwrap()[0]
+            .ip_block
+            .as_ref()
+            .unwrap()
+            .cidr,
+        "10.40.12.0/24"
+    );
+
+    // The ward's pods never reference the credentials Secret.
+    let ward_pod_text = serde_json::to_string(&ward_pod.spec)?;
+    assert!(
+        !ward_pod_text.contains("\"dan-cu\""),
+        "the ward's pod references the credentials Secret: {ward_pod_text}"
+    );
+    let gw_text = serde_json::to_string(&gateway_pod.spec)?;
+    assert!(gw_text.contains("\"secretName\":\"dan-cu\""), "{gw_text}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_connector_below_its_ward_is_refused_and_nothing_is_wired() -> Result<()> {
+    let (c, ns) = setup("dc-class").await?;
+    let n = ns.name.as_str();
+    put_secret(&c, n, "dan-cu", &[("apiKey", "k")]).await?;
+    create_ward(&c, n, "one-stop").await?;
+    create_connector(&c, n, json!({"classification": "public"})).await?;
+    let (_, msg) = wait_reason(&c, n, "False", "ClassificationMismatch").await?;
+    assert!(msg.contains("public") && msg.contains("one-stop"), "{msg}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let d = Api::<Deployment>::namespaced(c.clone(), n)
+        .get_opt("dan-cu-connector")
+        .await?;
+    assert!(d.is_none(), "a gateway was created for a refused connector");
+    Ok(())
+}
+
+#[tokio::test]
+async fn missing_ward_and_missing_secret_recover() -> Result<()> {
+    let (c, ns) = setup("dc-recover").await?;
+    let n = ns.name.as_str();
+    create_connector(&c, n, json!({})).await?;
+    let (_, msg) = wait_reason(&c, n, "False", "WardServiceNotFound").await?;
+    assert!(msg.contains("one-stop"), "{msg}");
+    create_ward(&c, n, "one-stop").await?;
+    let (_, msg) = wait_reason(&c, n, "False", "SecretMissing").await?;
+    assert!(msg.contains("`dan-cu`"), "{msg}");
+    put_secret(&c, n, "dan-cu", &[("other", "x")]).await?;
+    let (_, msg) = wait_for("the missing key named", TIMEOUT, || async {
+        let (dc, msg) = wait_reason(&c, n, "False", "SecretMissing").await?;
+        Ok(msg.contains("`apiKey`").then_some((dc, msg)))
+    })
+    .await?;
+    assert!(msg.contains("spec.credentialsSecretRef"), "{msg}");
+    put_secret(&c, n, "dan-cu", &[("apiKey", "k")]).await?;
+    wait_reason(&c, n, "True", "Available").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn credential_rotation_rolls_the_gateway_once() -> Result<()> {
+    let (c, ns) = setup("dc-rotate").await?;
+    let n = ns.name.as_str();
+    put_secret(&c, n, "dan-cu", &[("apiKey", "first")]).await?;
+    create_ward(&c, n, "one-stop").await?;
+    create_connector(&c, n, json!({})).await?;
+    wait_reason(&c, n, "True", "Available").await?;
+    assert_eq!(gateway_replica_sets(&c, n).await?, 1);
+    let rotated = put_secret(&c, n, "dan-cu", &[("apiKey", "second")]).await?;
+    wait_for("a second ReplicaSet", TIMEOUT, || async {
+        Ok((gateway_replica_sets(&c, n).await? == 2).then_some(()))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(gateway_replica_sets(&c, n).await?, 2, "a rollout loop");
+    let d = Api::<Deployment>::namespaced(c.clone(), n)
+        .get("dan-cu-connector")
+        .await?;
+    let ann: BTreeMap<String, String> = d
+        .spec
+        .and_then(|s| s.template.metadata)
+        .and_then(|m| m.annotations)
+        .unwrap_or_default();
+    assert_eq!(
+        ann.get(labels::SECRET_VERSIONS_ANNOTATION),
+        Some(&format!(
+            "dan-cu={}",
+            rotated.resource_version().unwrap_or_default()
+        ))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_sentinel_credential_never_leaves_its_secret() -> Result<()> {
+    let (c, ns) = setup("dc-sentinel").await?;
+    let n = ns.name.as_str();
+    let sentinel = format!("SENTINEL-DC-{}-c0ffee", std::process::id());
+    put_secret(&c, n, "dan-cu", &[("clientID", &sentinel)]).await?;
+    create_ward(&c, n, "one-stop").await?;
+    create_connector(
+        &c,
+        n,
+        json!({"auth": {"type": "oauth2ClientCredentials", "tokenURL": "https://sso.haiphong.gov.vn/token"}}),
+    )
+    .await?;
+    wait_reason(&c, n, "False", "SecretMissing").await?;
+    put_secret(
+        &c,
+        n,
+        "dan-cu",
+        &[("clientID", &sentinel), ("clientSecret", &sentinel)],
+    )
+    .await?;
+    wait_reason(&c, n, "True", "Available").await?;
+
+    let mut haystacks = Vec::new();
+    for cm in Api::<ConfigMap>::namespaced(c.clone(), n)
+        .list(&ListParams::default())
+        .await?
+        .items
+    {
+        haystacks.push(("ConfigMap", serde_json::to_string(&cm)?));
+    }
+    for e in Api::<Event>::namespaced(c.clone(), n)
+        .list(&ListParams::default())
+        .await?
+        .items
+    {
+        haystacks.push(("Event", serde_json::to_string(&e)?));
+    }
+    let dc = Api::<DataConnector>::namespaced(c.clone(), n)
+        .get("dan-cu")
+        .await?;
+    haystacks.push(("DataConnector", serde_json::to_string(&dc)?));
+    let d = Api::<Deployment>::namespaced(c.clone(), n)
+        .get("dan-cu-connector")
+        .await?;
+    haystacks.push(("Deployment", serde_json::to_string(&d)?));
+    haystacks.push((
+        "operator log",
+        std::fs::read_to_string(&operator().await.log)?,
+    ));
+    haystacks.push(("metrics", operator().await.metrics()?));
+    for (what, text) in &haystacks {
+        assert!(
+            !text.contains(&sentinel),
+            "the credential appears in a {what}"
+        );
+    }
+    Ok(())
+}
