@@ -1913,9 +1913,9 @@ async fn operator_with_the_charts_identity_reconciles_the_samples() {
     let unused: Vec<_> = granted
         .iter()
         .filter(|pair| {
-            !used.contains(pair)
-                && !GRANTED_NOT_REQUESTED.contains(&(pair.0.as_str(), pair.1.as_str()))
-                && !(pair.0 == "create" && is_applied_child(&pair.1))
+            !(used.contains(pair)
+                || GRANTED_NOT_REQUESTED.contains(&(pair.0.as_str(), pair.1.as_str()))
+                || (pair.0 == "create" && is_applied_child(&pair.1)))
         })
         .collect();
     assert!(

@@ -5,82 +5,22 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow};
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{ListParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 use wardops::api::WardService;
 use wardops::controller::ward_service::build::network_policy::selector_matches;
 use wardops::runtime::settings::WorkloadSettings;
-use wardops_tests::{TestNamespace, client, kubectl, operator, repo_root, run, tool, wait_for};
+use wardops_tests::ward::{
+    TIMEOUT, create_ready, owned_replica_sets, put_secret, ready_message, setup, wait_ready_reason,
+    ward_service,
+};
+use wardops_tests::{TestNamespace, client, kubectl, repo_root, run, tool, wait_for};
 
-const TIMEOUT: Duration = Duration::from_secs(90);
 const SECRET_NS: &[(&str, &str)] = &[("wardops.io/classification", "secret")];
-
-fn ward_service(name: &str, spec: Value) -> WardService {
-    let mut base = json!({
-        "ward": {"code": "11311", "name": "Phường Hồng Bàng", "tier": "ward"},
-        "image": "registry.haiphong.gov.vn/one-stop/backend:2.4.1",
-    });
-    for (k, v) in spec.as_object().expect("spec object") {
-        base[k] = v.clone();
-    }
-    WardService::new(name, serde_json::from_value(base).expect("a valid spec"))
-}
-
-async fn setup(prefix: &str, labels: &[(&str, &str)]) -> Result<(Client, TestNamespace)> {
-    operator().await;
-    let c = client().await?;
-    let ns = TestNamespace::create(&c, prefix, labels).await?;
-    Ok((c, ns))
-}
-
-/// Waits until Ready has `status`/`reason` at the current generation; returns its message.
-async fn wait_ready_reason(
-    c: &Client,
-    ns: &str,
-    name: &str,
-    status: &str,
-    reason: &str,
-) -> Result<String> {
-    let api = Api::<WardService>::namespaced(c.clone(), ns);
-    wait_for(
-        &format!("WardService {ns}/{name} Ready={status} {reason}"),
-        TIMEOUT,
-        || {
-            let api = api.clone();
-            async move {
-                let ws = api.get(name).await?;
-                let st = ws.status.clone().unwrap_or_default();
-                let ready = st.conditions.iter().find(|c| c.type_ == "Ready");
-                match ready {
-                    Some(c)
-                        if st.observed_generation == ws.metadata.generation
-                            && c.status == status
-                            && c.reason == reason =>
-                    {
-                        Ok(Some(c.message.clone()))
-                    }
-                    other => Err(anyhow!(
-                        "now {:?}",
-                        other.map(|c| (c.status.clone(), c.reason.clone()))
-                    )),
-                }
-            }
-        },
-    )
-    .await
-}
-
-async fn create_ready(c: &Client, ns: &str, name: &str, spec: Value) -> Result<()> {
-    Api::<WardService>::namespaced(c.clone(), ns)
-        .create(&PostParams::default(), &ward_service(name, spec))
-        .await?;
-    wait_ready_reason(c, ns, name, "True", "Available").await?;
-    Ok(())
-}
 
 /// `kubectl ARGS` with a manifest on stdin; (success, stderr).
 fn kubectl_in(args: &[&str], doc: &Value) -> (bool, String) {
@@ -198,7 +138,9 @@ async fn a_lower_service_never_adopts_a_classified_volume() -> Result<()> {
             ),
         )
         .await?;
-    let msg = wait_ready_reason(&c, n, "records", "False", "ClassificationMismatch").await?;
+    let msg = ready_message(
+        &wait_ready_reason(&c, n, "records", "False", "ClassificationMismatch").await?,
+    );
     assert!(
         msg.contains("PersistentVolumeClaim `records-data`"),
         "{msg}"
@@ -375,32 +317,6 @@ async fn credential_keys_in_config_are_refused_and_values_are_capped() -> Result
 
 // ---- 6. Secrets as files -----------------------------------------------------------------
 
-async fn put_secret(c: &Client, ns: &str, name: &str, data: &[(&str, &str)]) -> Result<()> {
-    let s: Secret = serde_json::from_value(json!({
-        "metadata": {"name": name},
-        "stringData": data.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
-    }))?;
-    Api::<Secret>::namespaced(c.clone(), ns)
-        .patch(
-            name,
-            &PatchParams::apply("sep-test").force(),
-            &Patch::Apply(&s),
-        )
-        .await?;
-    Ok(())
-}
-
-async fn replica_sets(c: &Client, ns: &str, deployment: &str) -> Result<usize> {
-    let list = Api::<ReplicaSet>::namespaced(c.clone(), ns)
-        .list(&ListParams::default())
-        .await?;
-    Ok(list
-        .items
-        .iter()
-        .filter(|rs| rs.owner_references().iter().any(|o| o.name == deployment))
-        .count())
-}
-
 #[tokio::test]
 async fn secret_files_are_read_only_and_a_rotation_rolls_once() -> Result<()> {
     let (c, ns) = setup("sep-files", SECRET_NS).await?;
@@ -411,7 +327,7 @@ async fn secret_files_are_read_only_and_a_rotation_rolls_once() -> Result<()> {
         .create(&PostParams::default(), &ward_service("records", spec))
         .await?;
     // Missing: named by its field, never by a value.
-    let msg = wait_ready_reason(&c, n, "records", "False", "SecretMissing").await?;
+    let msg = ready_message(&wait_ready_reason(&c, n, "records", "False", "SecretMissing").await?);
     assert!(
         msg.contains("Secret `db`") && msg.contains("spec.secretFiles[0]"),
         "{msg}"
@@ -474,7 +390,7 @@ async fn secret_files_are_read_only_and_a_rotation_rolls_once() -> Result<()> {
     assert!(!serde_json::to_string(&pod.containers)?.contains("sentinel-f1les"));
 
     // A rotation rolls the pods exactly once.
-    let before = replica_sets(&c, n, "records").await?;
+    let before = owned_replica_sets(&c, n, "records").await?.len();
     put_secret(
         &c,
         n,
@@ -483,13 +399,13 @@ async fn secret_files_are_read_only_and_a_rotation_rolls_once() -> Result<()> {
     )
     .await?;
     wait_for("one new ReplicaSet", TIMEOUT, || async {
-        Ok((replica_sets(&c, n, "records").await? == before + 1).then_some(()))
+        Ok((owned_replica_sets(&c, n, "records").await?.len() == before + 1).then_some(()))
     })
     .await?;
     wait_ready_reason(&c, n, "records", "True", "Available").await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
-        replica_sets(&c, n, "records").await?,
+        owned_replica_sets(&c, n, "records").await?.len(),
         before + 1,
         "rolled more than once"
     );

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod cases;
 pub mod facts;
 pub mod operator;
+pub mod ward;
 pub mod yaml;
 
 pub use operator::{Operator, OperatorBuilder, free_port, operator};
