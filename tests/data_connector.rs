@@ -144,7 +144,7 @@ async fn proxy_connector_comes_up_and_wires_into_its_ward() -> Result<()> {
         let listed = ws.status.map(|s| s.connectors).unwrap_or_default();
         Ok(listed
             .iter()
-            .any(|r| r.name == "dan-cu" && r.url.as_deref() == Some(url.as_str()))
+            .any(|r| r.name == "dan-cu" && r.ready && r.url.as_deref() == Some(url.as_str()))
             .then_some(()))
     })
     .await?;
@@ -247,6 +247,48 @@ async fn a_connector_below_its_ward_is_refused_and_nothing_is_wired() -> Result<
         .get_opt("dan-cu-connector")
         .await?;
     assert!(d.is_none(), "a gateway was created for a refused connector");
+    // Nothing wired: the ward lists it without a URL, gives its pods no
+    // variable and its NetworkPolicy no way to a gateway.
+    let ws = wait_for("the ward lists the refused connector", TIMEOUT, || async {
+        let ws = Api::<WardService>::namespaced(c.clone(), n)
+            .get("one-stop")
+            .await?;
+        let listed = ws.status.clone().map(|s| s.connectors).unwrap_or_default();
+        Ok(listed.iter().any(|r| r.name == "dan-cu").then_some(ws))
+    })
+    .await?;
+    let listed = ws.status.unwrap().connectors;
+    assert!(
+        listed.iter().all(|r| r.url.is_none() && !r.ready),
+        "{listed:?}"
+    );
+    let d = Api::<Deployment>::namespaced(c.clone(), n)
+        .get("one-stop")
+        .await?;
+    let env = d.spec.unwrap().template.spec.unwrap().containers[0]
+        .env
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        env.iter()
+            .all(|e| !e.name.starts_with("WARDOPS_CONNECTOR_")),
+        "{env:?}"
+    );
+    let np = Api::<NetworkPolicy>::namespaced(c.clone(), n)
+        .get("one-stop")
+        .await?;
+    let gateway = labels::connector_peer_labels("dan-cu", "one-stop");
+    assert!(
+        !np.spec
+            .unwrap_or_default()
+            .egress
+            .iter()
+            .flatten()
+            .flat_map(|r| r.to.iter().flatten())
+            .filter_map(|p| p.pod_selector.as_ref())
+            .any(|s| selector_matches(s, &gateway)),
+        "the ward reaches a refused connector"
+    );
     Ok(())
 }
 

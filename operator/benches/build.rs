@@ -44,6 +44,7 @@ fn main() {
         name: "dan-cu".into(),
         env: "WARDOPS_CONNECTOR_DAN_CU_URL".into(),
         url: Some("http://dan-cu-connector.phuong-hong-bang.svc:8080".into()),
+        ready: true,
     }];
     let input = BuildInput {
         ward: &ws,

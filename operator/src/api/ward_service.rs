@@ -435,7 +435,12 @@ pub struct ConnectorRef {
     pub name: String,
     /// Environment variable that carries its URL to the service.
     pub env: String,
-    /// In-cluster URL of the connector gateway, when it has one.
+    /// In-cluster URL of the connector gateway, once the DataConnector is
+    /// wired (valid, and its gateway created); the service's pods get it as
+    /// `env` and its NetworkPolicy reaches the gateway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// Whether the DataConnector is Ready (its gateway is available).
+    #[serde(default)]
+    pub ready: bool,
 }

@@ -25,7 +25,7 @@ use tracing::{info, warn};
 use crate::api::common::condition::READY;
 use crate::api::data_connector::ConnectorMode;
 use crate::api::ward_service::ConnectorRef;
-use crate::api::{DataConnector, WardService};
+use crate::api::{Classification, DataConnector, WardService};
 use crate::controller::apply::{self, ApplyError};
 use crate::controller::conditions::{self, DesiredCondition};
 use crate::controller::{Context, cache, labels};
@@ -220,7 +220,7 @@ async fn reconcile_inner(ws: &WardService, state: &State) -> Result<Action, Erro
         update_status(ws, ctx, &conds, None).await?;
         return Ok(Action::await_change());
     }
-    let connectors = connectors_of(&cache.connectors, &ns, &name);
+    let connectors = connectors_of(&cache.connectors, &ns, &name, ws.spec.classification);
 
     // Build and apply.
     let children = build::children(&build::BuildInput {
@@ -358,18 +358,33 @@ where
     }
 }
 
-/// The DataConnectors that name this WardService, sorted by name.
-fn connectors_of(store: &Store<DataConnector>, ns: &str, name: &str) -> Vec<ConnectorRef> {
+/// The DataConnectors that name this WardService, sorted by name, each with
+/// its URL once the DataConnector controller wired it (`status.url`: valid,
+/// gateway created) and its readiness. A connector below the service's
+/// classification is never wired, whatever its status says.
+fn connectors_of(
+    store: &Store<DataConnector>,
+    ns: &str,
+    name: &str,
+    level: Classification,
+) -> Vec<ConnectorRef> {
     let mut out: Vec<ConnectorRef> = store
         .state()
         .iter()
         .filter(|dc| dc.namespace().as_deref() == Some(ns) && dc.spec.ward_service_ref.name == name)
         .map(|dc| {
             let dc_name = dc.name_any();
+            let status = dc.status.as_ref();
+            let at_level = dc.spec.classification.unwrap_or(level) >= level;
+            let ready = status
+                .and_then(|s| conditions::state_of(&s.conditions, READY))
+                .is_some_and(|(s, _)| s == "True");
             ConnectorRef {
                 env: labels::connector_env_name(&dc_name),
-                url: (dc.spec.mode == ConnectorMode::Proxy)
-                    .then(|| labels::connector_url(&dc_name, ns)),
+                url: status
+                    .and_then(|s| s.url.clone())
+                    .filter(|_| at_level && dc.spec.mode == ConnectorMode::Proxy),
+                ready: ready && at_level,
                 name: dc_name,
             }
         })

@@ -564,16 +564,19 @@ mod tests {
                 name: "nha-dat".into(),
                 env: labels::connector_env_name("nha-dat"),
                 url: Some("http://one-stop-nha-dat.phuong-hong-bang.svc:8080".into()),
+                ready: true,
             },
             ConnectorRef {
                 name: "dan-cu".into(),
                 env: labels::connector_env_name("dan-cu"),
                 url: Some("http://one-stop-dan-cu.phuong-hong-bang.svc:8080".into()),
+                ready: false,
             },
             ConnectorRef {
                 name: "ho-tich".into(),
                 env: labels::connector_env_name("ho-tich"),
                 url: None,
+                ready: false,
             },
         ];
         let ws = ward();

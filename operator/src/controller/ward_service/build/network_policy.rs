@@ -132,12 +132,13 @@ pub fn dns_egress(settings: &WorkloadSettings) -> NetworkPolicyEgressRule {
 
 fn egress_rules(ctx: &BuildContext) -> Vec<NetworkPolicyEgressRule> {
     let mut rules = vec![dns_egress(ctx.settings)];
-    // Each wired connector's gateway by its own selector labels, never a
-    // label any pod could carry.
-    if !ctx.connectors.is_empty() {
+    // Each wired connector's gateway (it has a URL: valid, gateway created)
+    // by its own selector labels, never a label any pod could carry.
+    let wired: Vec<_> = ctx.connectors.iter().filter(|c| c.url.is_some()).collect();
+    if !wired.is_empty() {
         rules.push(NetworkPolicyEgressRule {
             to: Some(
-                ctx.connectors
+                wired
                     .iter()
                     .map(|c| NetworkPolicyPeer {
                         pod_selector: Some(match_labels(labels::connector_peer_labels(
@@ -365,11 +366,21 @@ mod tests {
         let ws = ward();
         let settings = WorkloadSettings::default();
         let versions = BTreeMap::new();
-        let wired = [ConnectorRef {
-            name: "dan-cu".into(),
-            env: "WARDOPS_CONNECTOR_DAN_CU_URL".into(),
-            url: None,
-        }];
+        let wired = [
+            ConnectorRef {
+                name: "dan-cu".into(),
+                env: "WARDOPS_CONNECTOR_DAN_CU_URL".into(),
+                url: Some("http://dan-cu-connector.phuong-hong-bang.svc:8080".into()),
+                ready: true,
+            },
+            // Not wired (refused, or not reconciled yet): not reached.
+            ConnectorRef {
+                name: "ho-tich".into(),
+                env: "WARDOPS_CONNECTOR_HO_TICH_URL".into(),
+                url: None,
+                ready: false,
+            },
+        ];
         let input = super::super::test_support::input_for(&ws, &settings, &versions, &wired);
         let spec = super::super::children(&input)
             .unwrap()
