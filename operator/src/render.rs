@@ -31,7 +31,8 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 const HEADER: &str = "\
 # rendered by wardops render; owner uid is a placeholder
 # the operator adds the wardops.io/secret-versions pod annotation (Secret resourceVersions)
-# and the WARDOPS_CONNECTOR_<NAME>_URL variables of wired DataConnectors at run time
+# and the WARDOPS_CONNECTOR_<NAME>_URL variables of wired DataConnectors at run time;
+# a DataConnector renders with its WardService from the same input
 ";
 
 /// Why a manifest cannot be rendered. `document` counts YAML documents from 1.
@@ -100,6 +101,14 @@ pub enum RenderError {
         /// The build error.
         source: BuildError,
     },
+    /// The children of a DataConnector could not be built.
+    #[error("document {document}")]
+    BuildConnector {
+        /// Position of the document in the input.
+        document: usize,
+        /// The build error.
+        source: crate::controller::data_connector::build::BuildError,
+    },
     /// A child could not be written as YAML.
     #[error("writing {kind} {name} as YAML")]
     Serialize {
@@ -159,6 +168,8 @@ pub fn render(
 ) -> Result<String, RenderError> {
     let mut out = String::from(HEADER);
     let mut rendered = 0;
+    let mut wards: Vec<WardService> = Vec::new();
+    let mut connectors: Vec<(usize, DataConnector)> = Vec::new();
     for (index, doc) in serde_yaml::Deserializer::from_str(manifest_yaml).enumerate() {
         let document = index + 1;
         // YAML typing as the API server sees it: `code: 11311` is a number.
@@ -180,12 +191,15 @@ pub fn render(
             "WardService" => {
                 let ward: WardService = serde_json::from_value(object).map_err(decode)?;
                 write_children(&mut out, document, &ward, settings)?;
+                wards.push(ward);
             }
-            // Validated; the operator builds no children for these kinds yet.
+            // Rendered after the loop: its children need its WardService,
+            // which may come later in the input.
             "DataConnector" => {
                 let dc: DataConnector = serde_json::from_value(object).map_err(decode)?;
-                out.push_str(&no_children("DataConnector", &dc.metadata));
+                connectors.push((document, dc));
             }
+            // Validated; the operator builds no children for this kind yet.
             _ => {
                 let bp: BackupPolicy = serde_json::from_value(object).map_err(decode)?;
                 out.push_str(&no_children("BackupPolicy", &bp.metadata));
@@ -196,7 +210,71 @@ pub fn render(
     if rendered == 0 {
         return Err(RenderError::Empty);
     }
+    for (document, dc) in &connectors {
+        write_connector(&mut out, *document, dc, &wards, settings)?;
+    }
     Ok(out)
+}
+
+/// A DataConnector's gateway, built for its WardService from the same input;
+/// a comment when that WardService is not in the input, or when the operator
+/// would refuse the connector (its reason and message).
+fn write_connector(
+    out: &mut String,
+    document: usize,
+    dc: &DataConnector,
+    wards: &[WardService],
+    settings: &WorkloadSettings,
+) -> Result<(), RenderError> {
+    use crate::controller::data_connector::{build as dc_build, validate as dc_validate};
+    let name = dc.metadata.name.as_deref().unwrap_or_default();
+    let namespace = dc.metadata.namespace.as_deref().unwrap_or_default();
+    let ward_name = &dc.spec.ward_service_ref.name;
+    let comment = |text: String| format!("---\n# DataConnector {namespace}/{name}: {text}\n");
+    let Some(ward) = wards.iter().find(|w| {
+        w.metadata.name.as_deref() == Some(ward_name.as_str())
+            && w.metadata.namespace.as_deref() == Some(namespace)
+    }) else {
+        out.push_str(&comment(format!(
+            "valid; its children carry the ward code and level of WardService `{ward_name}`: \
+             render it together with that WardService"
+        )));
+        return Ok(());
+    };
+    // The namespace's label is unknown without a cluster: only the level against the ward is checked.
+    let level = ward.spec.classification;
+    if let Err(e @ dc_validate::ClassificationMismatch::BelowWard { .. }) =
+        dc_validate::classification(dc, level, namespace, &BTreeMap::new())
+    {
+        out.push_str(&comment(format!("ClassificationMismatch: {e}")));
+        return Ok(());
+    }
+    if dc.spec.mode == crate::api::data_connector::ConnectorMode::Sync {
+        out.push_str(&comment(
+            "ModeNotSupported: this version of wardops builds no children for mode sync".into(),
+        ));
+        return Ok(());
+    }
+    let no_versions = BTreeMap::new();
+    let children = dc_build::children(&dc_build::BuildInput {
+        connector: dc,
+        ward_code: &ward.spec.ward.code,
+        ward_classification: level,
+        settings,
+        secret_versions: &no_versions,
+    })
+    .map_err(|source| RenderError::BuildConnector { document, source })?;
+    let mut heading = Some(format!("# DataConnector {namespace}/{name}\n"));
+    for child in children.in_apply_order() {
+        match child {
+            dc_build::Child::ServiceAccount(o) => write(out, &mut heading, Some(&o))?,
+            dc_build::Child::ConfigMap(o) => write(out, &mut heading, Some(&o))?,
+            dc_build::Child::Service(o) => write(out, &mut heading, Some(o.as_ref()))?,
+            dc_build::Child::NetworkPolicy(o) => write(out, &mut heading, Some(&o))?,
+            dc_build::Child::Deployment(o) => write(out, &mut heading, Some(o.as_ref()))?,
+        }
+    }
+    Ok(())
 }
 
 fn no_children(kind: &str, meta: &ObjectMeta) -> String {
@@ -439,6 +517,47 @@ spec:
         assert!(err.contains("not a wardops resource"), "{err}");
         let err = render_err("kind: WardService\nmetadata: { name: x }\n");
         assert!(err.contains("apiVersion: required"), "{err}");
+    }
+
+    #[test]
+    fn a_connector_renders_its_gateway_with_its_ward_service() {
+        let connector = "apiVersion: wardops.io/v1alpha1\nkind: DataConnector\nmetadata: { name: dan-cu }\nspec:\n  wardServiceRef: { name: one-stop }\n  source: { kind: population, endpoint: \"https://dancu.haiphong.gov.vn/api\" }\n  credentialsSecretRef: { name: dan-cu }\n  auth: { type: apiKey }\n  datasets: [cong-dan]\n";
+        // The connector first: its WardService may come later in the input.
+        let yaml = format!("{connector}---\n{}", with_spec(""));
+        let out = render(&yaml, &WorkloadSettings::default(), None).unwrap();
+        let gateway: Vec<(String, String)> = kinds(&out)
+            .into_iter()
+            .filter(|(_, n, _)| n.starts_with("dan-cu"))
+            .map(|(k, n, _)| (k, n))
+            .collect();
+        let named = |k: &str, n: &str| (k.to_string(), n.to_string());
+        assert_eq!(
+            gateway,
+            [
+                named("ServiceAccount", "dan-cu-connector"),
+                named("ConfigMap", "dan-cu-connector-config"),
+                named("Service", "dan-cu-connector"),
+                named("NetworkPolicy", "dan-cu-connector"),
+                named("Deployment", "dan-cu-connector"),
+            ]
+        );
+        assert!(out.contains("# DataConnector default/dan-cu\n"));
+        assert!(out.contains("/var/run/secrets/wardops/source/apiKey"));
+        // Alone, or below its ward: a comment, no children.
+        let alone = render(connector, &WorkloadSettings::default(), None).unwrap();
+        assert!(
+            alone.contains("render it together with that WardService"),
+            "{alone}"
+        );
+        assert!(kinds(&alone).is_empty());
+        let below = format!(
+            "{}  classification: public\n---\n{}",
+            connector,
+            with_spec("")
+        );
+        let out = render(&below, &WorkloadSettings::default(), None).unwrap();
+        assert!(out.contains("ClassificationMismatch"), "{out}");
+        assert!(!out.contains("dan-cu-connector"));
     }
 
     #[test]
