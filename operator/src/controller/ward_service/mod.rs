@@ -709,6 +709,58 @@ mod tests {
         }
     }
 
+    fn connector(name: &str, extra: serde_json::Value) -> DataConnector {
+        let mut dc: DataConnector = serde_json::from_value(serde_json::json!({
+            "apiVersion": "wardops.io/v1alpha1", "kind": "DataConnector",
+            "metadata": {"name": name, "namespace": "ns"},
+            "spec": {"wardServiceRef": {"name": "one-stop"},
+                     "source": {"kind": "land", "endpoint": "https://dd.city"},
+                     "credentialsSecretRef": {"name": "s"}, "datasets": ["a"]},
+        }))
+        .unwrap();
+        if let Some(status) = extra.get("status") {
+            dc.status = Some(serde_json::from_value(status.clone()).unwrap());
+        }
+        if let Some(level) = extra.get("classification") {
+            dc.spec.classification = Some(serde_json::from_value(level.clone()).unwrap());
+        }
+        dc
+    }
+
+    #[test]
+    fn only_connectors_the_connector_controller_wired_get_a_url() {
+        let (store, mut writer) = reflector::store::<DataConnector>();
+        let ready = serde_json::json!({"url": "http://b-connector.ns.svc:8080",
+            "conditions": [{"type": "Ready", "status": "True", "reason": "Available", "message": "",
+                            "lastTransitionTime": "2026-01-01T00:00:00Z"}]});
+        for dc in [
+            connector("b", serde_json::json!({"status": ready})),
+            // Not reconciled yet, or refused: no status.url.
+            connector("a", serde_json::json!({})),
+            // Wired once, but below the service's level now.
+            connector(
+                "c",
+                serde_json::json!({"status": ready, "classification": "public"}),
+            ),
+        ] {
+            writer.apply_watcher_event(&watcher::Event::Apply(dc));
+        }
+        let refs = connectors_of(&store, "ns", "one-stop", Classification::Internal);
+        let got: Vec<(&str, Option<&str>, bool)> = refs
+            .iter()
+            .map(|r| (r.name.as_str(), r.url.as_deref(), r.ready))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", None, false),
+                ("b", Some("http://b-connector.ns.svc:8080"), true),
+                ("c", None, false),
+            ]
+        );
+        assert!(connectors_of(&store, "other", "one-stop", Classification::Internal).is_empty());
+    }
+
     #[test]
     fn status_type_round_trips() {
         let s = WardServiceStatus {
