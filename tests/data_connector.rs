@@ -407,3 +407,29 @@ async fn a_sentinel_credential_never_leaves_its_secret() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn an_unknown_time_zone_is_refused() -> Result<()> {
+    let (c, ns) = setup("dc-tz").await?;
+    let n = ns.name.as_str();
+    put_secret(&c, n, "dan-cu", &[("apiKey", "k")]).await?;
+    create_ward(&c, n, "one-stop").await?;
+    // The shape passes the schema; only the IANA database knows the name.
+    create_connector(
+        &c,
+        n,
+        json!({"mode": "sync", "schedule": "15 2 * * *", "timeZone": "Asia/Hai_Phong"}),
+    )
+    .await?;
+    let (_, msg) = wait_reason(&c, n, "False", "InvalidTimeZone").await?;
+    assert!(msg.contains("spec.timeZone `Asia/Hai_Phong`"), "{msg}");
+    Api::<DataConnector>::namespaced(c.clone(), n)
+        .patch(
+            "dan-cu",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"timeZone": "Asia/Ho_Chi_Minh"}})),
+        )
+        .await?;
+    wait_reason(&c, n, "False", "ModeNotSupported").await?;
+    Ok(())
+}

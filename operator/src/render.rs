@@ -249,6 +249,10 @@ fn write_connector(
         out.push_str(&comment(format!("ClassificationMismatch: {e}")));
         return Ok(());
     }
+    if let Err(e) = dc_validate::schedule(dc) {
+        out.push_str(&comment(format!("InvalidTimeZone: {e}")));
+        return Ok(());
+    }
     if dc.spec.mode == crate::api::data_connector::ConnectorMode::Sync {
         out.push_str(&comment(
             "ModeNotSupported: this version of wardops builds no children for mode sync".into(),

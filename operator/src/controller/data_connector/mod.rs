@@ -178,6 +178,16 @@ async fn reconcile_inner(dc: &DataConnector, state: &State) -> Result<Action, Er
         update_status(dc, ctx, &conds, None).await?;
         return Ok(Action::await_change());
     }
+    if let Err(e) = validate::schedule(dc) {
+        update_status(
+            dc,
+            ctx,
+            &blocked(reason::INVALID_TIME_ZONE, e.to_string()),
+            None,
+        )
+        .await?;
+        return Ok(Action::await_change());
+    }
     if dc.spec.mode == ConnectorMode::Sync {
         let msg = "spec.mode sync is not run by this version of wardops; nothing was created \
                    (use mode proxy, see docs/connectors.md)"

@@ -13,6 +13,9 @@ pub mod reason {
     };
     /// `spec.wardServiceRef` names no WardService in the namespace (yet).
     pub const WARD_SERVICE_NOT_FOUND: &str = "WardServiceNotFound";
+    /// A sync connector's `spec.timeZone` is not an IANA name, or its
+    /// `spec.schedule` is not a cron expression.
+    pub const INVALID_TIME_ZONE: &str = "InvalidTimeZone";
     /// `spec.mode: sync` is not run by this version of the operator.
     pub const MODE_NOT_SUPPORTED: &str = "ModeNotSupported";
 }
@@ -26,6 +29,7 @@ mod tests {
         for r in [
             WARD_SERVICE_NOT_FOUND,
             MODE_NOT_SUPPORTED,
+            INVALID_TIME_ZONE,
             SECRET_MISSING,
             CLASSIFICATION_MISMATCH,
             AVAILABLE,

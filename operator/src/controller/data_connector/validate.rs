@@ -99,6 +99,56 @@ pub fn classification(
     }
 }
 
+/// Why a sync connector's schedule cannot run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InvalidSchedule {
+    /// `spec.timeZone` is not in the IANA time zone database.
+    TimeZone(String),
+    /// `spec.schedule` is not a cron expression.
+    Cron {
+        /// The expression.
+        schedule: String,
+        /// What the parser says.
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for InvalidSchedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InvalidSchedule::TimeZone(tz) => write!(
+                f,
+                "spec.timeZone `{tz}` is not an IANA time zone name; use one such as \
+                 Asia/Ho_Chi_Minh or UTC. Nothing was created"
+            ),
+            InvalidSchedule::Cron { schedule, reason } => write!(
+                f,
+                "spec.schedule `{schedule}` is not a cron expression ({reason}); use 5 fields such \
+                 as '15 2 * * *'. Nothing was created"
+            ),
+        }
+    }
+}
+
+/// A sync connector's `timeZone` (IANA, from the bundled database) and
+/// `schedule` (cron); `Ok` when neither is set.
+pub fn schedule(dc: &DataConnector) -> Result<(), InvalidSchedule> {
+    if let Some(tz) = &dc.spec.time_zone
+        && tz.parse::<chrono_tz::Tz>().is_err()
+    {
+        return Err(InvalidSchedule::TimeZone(tz.clone()));
+    }
+    if let Some(schedule) = &dc.spec.schedule
+        && let Err(e) = schedule.parse::<croner::Cron>()
+    {
+        return Err(InvalidSchedule::Cron {
+            schedule: schedule.clone(),
+            reason: e.to_string(),
+        });
+    }
+    Ok(())
+}
+
 /// Every Secret reference of a DataConnector, with the spec field that holds
 /// it and the keys its auth mode reads.
 pub fn secret_uses(dc: &DataConnector) -> Vec<SecretUse> {
@@ -177,6 +227,21 @@ mod tests {
             ),
             Ok(Classification::Internal)
         );
+    }
+
+    #[test]
+    fn time_zones_come_from_the_iana_database_and_schedules_from_a_cron_parser() {
+        let sync = |tz: &str, cron: &str| {
+            connector_with(json!({"mode": "sync", "timeZone": tz, "schedule": cron}))
+        };
+        assert_eq!(schedule(&sync("Asia/Ho_Chi_Minh", "15 2 * * *")), Ok(()));
+        assert_eq!(schedule(&sync("UTC", "*/5 * * * 1-5")), Ok(()));
+        let err = schedule(&sync("Asia/Hai_Phong", "15 2 * * *")).unwrap_err();
+        assert_eq!(err, InvalidSchedule::TimeZone("Asia/Hai_Phong".into()));
+        assert!(err.to_string().contains("spec.timeZone `Asia/Hai_Phong`"));
+        let err = schedule(&sync("UTC", "61 2 * * *")).unwrap_err();
+        assert!(matches!(err, InvalidSchedule::Cron { .. }), "{err:?}");
+        assert_eq!(schedule(&connector()), Ok(()));
     }
 
     #[test]
