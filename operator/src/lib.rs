@@ -2,6 +2,7 @@
 //! instances, their links to city registries and their backups.
 
 pub mod api;
+pub mod backup;
 pub mod controller;
 pub mod gateway;
 pub mod render;

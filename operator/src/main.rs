@@ -38,6 +38,14 @@ enum Command {
     /// Runs a DataConnector's gateway: the reverse proxy (or snapshot server)
     /// between a ward's pods and a city registry; `gateway sync` pulls a snapshot.
     Gateway(wardops::gateway::cli::GatewayArgs),
+    /// Backs a directory up with restic (creating the repository the first
+    /// time); prints a one-line JSON result, also the termination message.
+    Backup(Box<wardops::backup::cli::BackupArgs>),
+    /// Restores a snapshot (`latest` or an id) of one target into a directory.
+    Restore(Box<wardops::backup::cli::RestoreArgs>),
+    /// Applies retention to one target's snapshots (`restic forget` + `prune`);
+    /// the newest snapshot is always kept.
+    Forget(Box<wardops::backup::cli::ForgetArgs>),
     /// Prints the version.
     Version,
 }
@@ -92,6 +100,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             std::io::stdout().write_all(out.as_bytes())?;
         }
         Command::Gateway(args) => args.run()?,
+        Command::Backup(args) => {
+            anyhow::ensure!(wardops::backup::cli::backup(&args), "backup failed");
+        }
+        Command::Restore(args) => {
+            anyhow::ensure!(wardops::backup::cli::restore(&args), "restore failed");
+        }
+        Command::Forget(args) => {
+            anyhow::ensure!(wardops::backup::cli::forget(&args), "forget failed");
+        }
         Command::Version => println!("wardops {}", wardops::VERSION),
     }
     Ok(())
