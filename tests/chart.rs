@@ -1765,6 +1765,30 @@ async fn operator_with_the_charts_identity_reconciles_the_samples() {
     .await
     .unwrap_or_else(|e| panic!("{e:#}\n{}", operator.log_tail()));
 
+    // A second replica with the same identity stands by: it watches the Lease
+    // (what the list/watch rule on the Lease is for) and reconciles nothing.
+    let standby = OperatorBuilder::new("chart-identity-standby")
+        .kubeconfig(kc.clone())
+        .env_remove("POD_NAMESPACE")
+        .args(["--leader-election=true", "--lease-namespace", &ns.name])
+        .start();
+    wait_for(
+        "the standby to watch the Lease",
+        Duration::from_secs(30),
+        || async {
+            standby.alive()?;
+            let watched = audit::events(audit_offset, None)?.iter().any(|e| {
+                e["user"]["username"] == user.as_str()
+                    && e["verb"] == "watch"
+                    && e["objectRef"]["resource"] == "leases"
+            });
+            Ok(watched.then_some(()))
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", standby.log_tail()));
+    drop(standby);
+
     // One-stop of Phường Hồng Bàng becomes Ready.
     wait_for(
         "WardService phuong-hong-bang/one-stop Ready=True",
