@@ -31,6 +31,9 @@ log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 log "building wardops"
 cargo build --workspace --locked --all-targets
+log "restic and the S3 server for the backup tests (built once, cached)"
+backup_bin=$(bash tests/backup/build.sh | tail -1)
+export WARDOPS_RESTIC="$backup_bin/restic" WARDOPS_S3_SERVER="$backup_bin/versitygw"
 log "unit and integration tests"
 # shellcheck disable=SC1091
 source .testenv/env
