@@ -7,8 +7,9 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use k8s_openapi::api::core::v1::Toleration;
 
-/// Default image of the connector gateway (DataConnector `proxy` and `sync`).
-pub const DEFAULT_CONNECTOR_IMAGE: &str = "ghcr.io/wardops/connector-gateway:0.1.0";
+/// Default image of the connector gateway (DataConnector `proxy` and `sync`):
+/// the wardops image itself, whose binary runs `wardops gateway`.
+pub const DEFAULT_CONNECTOR_IMAGE: &str = "ghcr.io/wardops/wardops:0.1.0";
 /// Default image of the backup tool (restic).
 pub const DEFAULT_BACKUP_IMAGE: &str = "docker.io/restic/restic:0.18.1";
 /// Default namespace of the cluster DNS pods.
