@@ -6,6 +6,13 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 bash scripts/prereqs.sh
 cargo bench --locked -p wardops --bench build
+# The connector gateway: latency and throughput through it ÷ direct, and its RSS.
+cargo bench --locked -p wardops --bench gateway
+# wardops backup ÷ plain restic backup of the same tree (restic and versitygw from
+# tests/backup/build.sh; size in WARDOPS_BENCH_BACKUP_MIB).
+backup_bin=$(bash tests/backup/build.sh | tail -n 1)
+WARDOPS_RESTIC="$backup_bin/restic" WARDOPS_S3_SERVER="$backup_bin/versitygw" \
+  cargo bench --locked -p wardops --bench backup
 was_up=0
 [[ -f .testenv/pids/kube-apiserver.pid ]] && kill -0 "$(cat .testenv/pids/kube-apiserver.pid)" 2>/dev/null && was_up=1
 bash tests/controlplane/up.sh
