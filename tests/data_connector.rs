@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
@@ -14,29 +14,10 @@ use serde_json::{Value, json};
 use wardops::api::{DataConnector, WardService};
 use wardops::controller::labels;
 use wardops::controller::ward_service::build::network_policy::selector_matches;
-use wardops_tests::{TestNamespace, client, operator, wait_for};
+use wardops_tests::ward::{create, put_secret, setup, ward_service};
+use wardops_tests::{TestNamespace, operator, wait_for};
 
-const TIMEOUT: Duration = Duration::from_secs(90);
-
-async fn setup(prefix: &str) -> Result<(Client, TestNamespace)> {
-    operator().await;
-    let c = client().await?;
-    let ns = TestNamespace::create(&c, prefix, &[]).await?;
-    Ok((c, ns))
-}
-
-async fn create_ward(c: &Client, ns: &str, name: &str) -> Result<()> {
-    let ws: WardService = serde_json::from_value(json!({
-        "apiVersion": "wardops.io/v1alpha1", "kind": "WardService",
-        "metadata": {"name": name},
-        "spec": {"ward": {"code": "11311", "name": "Phường Hồng Bàng", "tier": "ward"},
-                 "image": "registry.haiphong.gov.vn/one-stop/backend:2.4.1"}
-    }))?;
-    Api::<WardService>::namespaced(c.clone(), ns)
-        .create(&PostParams::default(), &ws)
-        .await?;
-    Ok(())
-}
+use wardops_tests::ward::TIMEOUT;
 
 /// A proxy connector `dan-cu` of WardService `one-stop`, API key auth, with `extra` merged into spec.
 async fn create_connector(c: &Client, ns: &str, extra: Value) -> Result<()> {
@@ -59,21 +40,6 @@ async fn create_connector(c: &Client, ns: &str, extra: Value) -> Result<()> {
         .create(&PostParams::default(), &dc)
         .await?;
     Ok(())
-}
-
-async fn put_secret(c: &Client, ns: &str, name: &str, data: &[(&str, &str)]) -> Result<Secret> {
-    let s: Secret = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": name},
-        "stringData": data.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
-    }))?;
-    Ok(Api::<Secret>::namespaced(c.clone(), ns)
-        .patch(
-            name,
-            &PatchParams::apply("wardops-tests").force(),
-            &Patch::Apply(&s),
-        )
-        .await?)
 }
 
 fn ready_of(dc: &DataConnector) -> Option<(String, String, String)> {
@@ -128,7 +94,7 @@ async fn gateway_replica_sets(c: &Client, ns: &str) -> Result<usize> {
 
 #[tokio::test]
 async fn proxy_connector_comes_up_and_wires_into_its_ward() -> Result<()> {
-    let (c, ns) = setup("dc-proxy").await?;
+    let (c, ns) = setup_ns("dc-proxy").await?;
     let n = ns.name.as_str();
     put_secret(&c, n, "dan-cu", &[("apiKey", "k-1")]).await?;
     create_ward(&c, n, "one-stop").await?;
@@ -235,7 +201,7 @@ async fn proxy_connector_comes_up_and_wires_into_its_ward() -> Result<()> {
 
 #[tokio::test]
 async fn a_connector_below_its_ward_is_refused_and_nothing_is_wired() -> Result<()> {
-    let (c, ns) = setup("dc-class").await?;
+    let (c, ns) = setup_ns("dc-class").await?;
     let n = ns.name.as_str();
     put_secret(&c, n, "dan-cu", &[("apiKey", "k")]).await?;
     create_ward(&c, n, "one-stop").await?;
@@ -294,7 +260,7 @@ async fn a_connector_below_its_ward_is_refused_and_nothing_is_wired() -> Result<
 
 #[tokio::test]
 async fn missing_ward_and_missing_secret_recover() -> Result<()> {
-    let (c, ns) = setup("dc-recover").await?;
+    let (c, ns) = setup_ns("dc-recover").await?;
     let n = ns.name.as_str();
     create_connector(&c, n, json!({})).await?;
     let (_, msg) = wait_reason(&c, n, "False", "WardServiceNotFound").await?;
@@ -316,7 +282,7 @@ async fn missing_ward_and_missing_secret_recover() -> Result<()> {
 
 #[tokio::test]
 async fn credential_rotation_rolls_the_gateway_once() -> Result<()> {
-    let (c, ns) = setup("dc-rotate").await?;
+    let (c, ns) = setup_ns("dc-rotate").await?;
     let n = ns.name.as_str();
     put_secret(&c, n, "dan-cu", &[("apiKey", "first")]).await?;
     create_ward(&c, n, "one-stop").await?;
@@ -350,7 +316,7 @@ async fn credential_rotation_rolls_the_gateway_once() -> Result<()> {
 
 #[tokio::test]
 async fn a_sentinel_credential_never_leaves_its_secret() -> Result<()> {
-    let (c, ns) = setup("dc-sentinel").await?;
+    let (c, ns) = setup_ns("dc-sentinel").await?;
     let n = ns.name.as_str();
     let sentinel = format!("SENTINEL-DC-{}-c0ffee", std::process::id());
     put_secret(&c, n, "dan-cu", &[("clientID", &sentinel)]).await?;
@@ -410,7 +376,7 @@ async fn a_sentinel_credential_never_leaves_its_secret() -> Result<()> {
 
 #[tokio::test]
 async fn an_unknown_time_zone_is_refused() -> Result<()> {
-    let (c, ns) = setup("dc-tz").await?;
+    let (c, ns) = setup_ns("dc-tz").await?;
     let n = ns.name.as_str();
     put_secret(&c, n, "dan-cu", &[("apiKey", "k")]).await?;
     create_ward(&c, n, "one-stop").await?;
@@ -431,5 +397,16 @@ async fn an_unknown_time_zone_is_refused() -> Result<()> {
         )
         .await?;
     wait_reason(&c, n, "False", "ModeNotSupported").await?;
+    Ok(())
+}
+
+/// The shared operator, a client and a fresh unlabelled namespace.
+async fn setup_ns(prefix: &str) -> Result<(Client, TestNamespace)> {
+    setup(prefix, &[]).await
+}
+
+/// Creates WardService `name` of Phường Hồng Bàng.
+async fn create_ward(c: &Client, ns: &str, name: &str) -> Result<()> {
+    create(c, ns, &ward_service(name, json!({}))).await?;
     Ok(())
 }
