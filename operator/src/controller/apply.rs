@@ -216,6 +216,27 @@ where
     Ok((Arc::new(live), Outcome::Applied))
 }
 
+/// Applies `obj` against its live copy in the watch cache `store`.
+pub async fn apply_cached<K>(
+    client: &Client,
+    namespace: &str,
+    owner: Owner<'_>,
+    store: &kube::runtime::reflector::Store<K>,
+    obj: K,
+) -> Result<Arc<K>, ApplyError>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Serialize
+        + DeserializeOwned
+        + Debug,
+{
+    let cached = super::cache::get(store, namespace, &obj.name_any());
+    apply(client, namespace, owner, obj, cached)
+        .await
+        .map(|(live, _)| live)
+}
+
 /// Deletes `cached`, the watch cache's copy of a child, if it is controlled by
 /// `owner_uid`. Nothing in the cache: nothing to delete, and no request.
 /// Returns whether a delete was sent.

@@ -74,6 +74,18 @@ where
     (reader, stream)
 }
 
+/// The API of a namespaced kind in `namespace`, or in every namespace.
+pub fn api_for<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
 /// A copy of the cached object `name` in `namespace`, if the cache has it.
 pub fn get<K>(store: &Store<K>, namespace: &str, name: &str) -> Option<Arc<K>>
 where

@@ -77,6 +77,26 @@ pub fn state_of<'a>(conditions: &'a [Condition], type_: &str) -> Option<(&'a str
         .map(|c| (c.status.as_str(), c.reason.as_str()))
 }
 
+/// Ready counts (`true`, `false`, `unknown`) over the `conditions` of each
+/// resource of `kind`, for the resources gauge.
+pub fn ready_counts<'a>(
+    kind: &'static str,
+    conditions: impl IntoIterator<Item = Option<&'a [Condition]>>,
+) -> Vec<(crate::runtime::metrics::ReadyLabels, i64)> {
+    let mut counts: std::collections::BTreeMap<&'static str, i64> = Default::default();
+    for c in conditions {
+        let ready = c
+            .and_then(|c| state_of(c, crate::api::common::condition::READY))
+            .map(|(s, _)| if s == "True" { "true" } else { "false" })
+            .unwrap_or("unknown");
+        *counts.entry(ready).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .map(|(ready, n)| (crate::runtime::metrics::ReadyLabels { kind, ready }, n))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

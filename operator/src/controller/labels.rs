@@ -40,6 +40,12 @@ pub const COMPONENT_WARD_SERVICE: &str = "ward-service";
 /// `app.kubernetes.io/component` of a connector gateway's objects.
 pub const COMPONENT_CONNECTOR: &str = "connector-gateway";
 
+/// Label selector of the children wardops makes for a resource of `component`:
+/// what the child watches select on.
+pub fn child_selector(component: &str) -> String {
+    format!("app.kubernetes.io/name={component},{MANAGED_BY_LABEL}={MANAGED_BY}")
+}
+
 /// Selector labels: stable for the life of an object (Deployment selectors are immutable).
 pub fn selector_labels(component: &str, instance: &str) -> BTreeMap<String, String> {
     BTreeMap::from([

@@ -118,6 +118,37 @@ impl Context {
     }
 }
 
+/// Publishes an Event about `object` (`kind` and `name` for the log); a
+/// failure is logged, never fatal. The note is cut at 1000 characters.
+pub async fn publish(
+    ctx: &Context,
+    object: &k8s_openapi::api::core::v1::ObjectReference,
+    normal: bool,
+    reason: &str,
+    message: &str,
+) {
+    use kube::runtime::events::{Event, EventType};
+    let event = Event {
+        type_: if normal {
+            EventType::Normal
+        } else {
+            EventType::Warning
+        },
+        reason: reason.to_string(),
+        note: Some(message.chars().take(1000).collect()),
+        action: "Reconcile".to_string(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, object).await {
+        tracing::warn!(
+            kind = object.kind.as_deref().unwrap_or_default(),
+            name = object.name.as_deref().unwrap_or_default(),
+            error = %e,
+            "cannot publish Event"
+        );
+    }
+}
+
 /// 1 s, 2 s, 4 s, ... capped at 300 s.
 pub fn backoff(failures: u32) -> Duration {
     let exp = failures.saturating_sub(1).min(9);

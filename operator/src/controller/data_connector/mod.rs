@@ -4,7 +4,6 @@
 //! ConfigMap, Service `<name>-connector`, NetworkPolicy and Deployment. Its
 //! WardService (which watches DataConnectors) wires the connector's URL in.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +15,6 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
@@ -254,45 +252,26 @@ async fn apply_children(
     for child in children.in_apply_order() {
         match child {
             Child::ServiceAccount(o) => {
-                apply_cached(client, ns, owner, &cache.service_accounts, o).await?;
+                apply::apply_cached(client, ns, owner, &cache.service_accounts, o).await?;
             }
             Child::ConfigMap(o) => {
-                apply_cached(client, ns, owner, &cache.config_maps, o).await?;
+                apply::apply_cached(client, ns, owner, &cache.config_maps, o).await?;
             }
             Child::Service(o) => {
-                apply_cached(client, ns, owner, &cache.services, *o).await?;
+                apply::apply_cached(client, ns, owner, &cache.services, *o).await?;
             }
             Child::NetworkPolicy(o) => {
-                apply_cached(client, ns, owner, &cache.network_policies, o).await?;
+                apply::apply_cached(client, ns, owner, &cache.network_policies, o).await?;
             }
             Child::Deployment(o) => {
-                deployment = Some(apply_cached(client, ns, owner, &cache.deployments, *o).await?);
+                deployment =
+                    Some(apply::apply_cached(client, ns, owner, &cache.deployments, *o).await?);
             }
         }
     }
     deployment.ok_or_else(|| ApplyError::Missing {
         kind: "Deployment".to_string(),
     })
-}
-
-async fn apply_cached<K>(
-    client: &kube::Client,
-    ns: &str,
-    owner: apply::Owner<'_>,
-    store: &Store<K>,
-    obj: K,
-) -> Result<Arc<K>, ApplyError>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + serde::Serialize
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-{
-    let cached = cache::get(store, ns, &obj.name_any());
-    apply::apply(client, ns, owner, obj, cached)
-        .await
-        .map(|(live, _)| live)
 }
 
 /// Writes the status if it changed, and publishes an Event when Ready's
@@ -360,29 +339,7 @@ async fn update_status(
 /// Publishes an Event on the DataConnector; failures are logged, never fatal.
 async fn publish(ctx: &Context, dc: &DataConnector, ok: bool, reason: &str, message: &str) {
     let normal = ok || reason == reason::ROLLING_OUT;
-    let event = Event {
-        type_: if normal {
-            EventType::Normal
-        } else {
-            EventType::Warning
-        },
-        reason: reason.to_string(),
-        note: Some(message.chars().take(1000).collect()),
-        action: "Reconcile".to_string(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &dc.object_ref(&())).await {
-        warn!(kind = KIND, name = %dc.name_any(), error = %e, "cannot publish Event");
-    }
-}
-
-/// Label selector of the children wardops makes for DataConnectors.
-fn child_selector() -> String {
-    format!(
-        "app.kubernetes.io/name={},app.kubernetes.io/managed-by={}",
-        labels::COMPONENT_CONNECTOR,
-        labels::MANAGED_BY
-    )
+    crate::controller::publish(ctx, &dc.object_ref(&()), normal, reason, message).await;
 }
 
 /// Connectors in `store` (namespace `ns`) that `pick` selects.
@@ -401,31 +358,13 @@ fn connectors_where(
 
 /// Ready counts of the DataConnectors in `store`, for the resources gauge.
 pub fn ready_counts(store: &Store<DataConnector>) -> Vec<(ReadyLabels, i64)> {
-    let mut counts: BTreeMap<&'static str, i64> = BTreeMap::new();
-    for dc in store.state() {
-        let ready = dc
-            .status
-            .as_ref()
-            .and_then(|s| conditions::state_of(&s.conditions, READY))
-            .map(|(s, _)| if s == "True" { "true" } else { "false" })
-            .unwrap_or("unknown");
-        *counts.entry(ready).or_default() += 1;
-    }
-    counts
-        .into_iter()
-        .map(|(ready, n)| (ReadyLabels { kind: KIND, ready }, n))
-        .collect()
-}
-
-fn api_for<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-    K::DynamicType: Default,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
+    let state = store.state();
+    conditions::ready_counts(
+        KIND,
+        state
+            .iter()
+            .map(|o| o.status.as_ref().map(|s| s.conditions.as_slice())),
+    )
 }
 
 /// The DataConnector controller for one namespace (or all): its caches and
@@ -440,10 +379,11 @@ pub fn controller(
     impl std::future::Future<Output = ()>,
 ) {
     let client = ctx.client.clone();
-    let children = || watcher::Config::default().labels(&child_selector());
+    let children =
+        || watcher::Config::default().labels(&labels::child_selector(labels::COMPONENT_CONNECTOR));
     let (dc_store, dc_writer) = reflector::store::<DataConnector>();
     let connectors = watcher(
-        api_for::<DataConnector>(&client, namespace),
+        cache::api_for::<DataConnector>(&client, namespace),
         watcher::Config::default().any_semantic(),
     )
     .default_backoff()
@@ -452,33 +392,33 @@ pub fn controller(
     .applied_objects();
 
     let (service_accounts, sa_events) = cache::cached(
-        api_for::<ServiceAccount>(&client, namespace),
+        cache::api_for::<ServiceAccount>(&client, namespace),
         children(),
         cache::slim,
     );
     let (config_maps, cm_events) = cache::cached(
-        api_for::<ConfigMap>(&client, namespace),
+        cache::api_for::<ConfigMap>(&client, namespace),
         children(),
         cache::slim,
     );
     let (services, svc_events) = cache::cached(
-        api_for::<Service>(&client, namespace),
+        cache::api_for::<Service>(&client, namespace),
         children(),
         cache::slim,
     );
     let (deployments, deploy_events) = cache::cached(
-        api_for::<Deployment>(&client, namespace),
+        cache::api_for::<Deployment>(&client, namespace),
         children(),
         cache::slim,
     );
     let (network_policies, np_events) = cache::cached(
-        api_for::<NetworkPolicy>(&client, namespace),
+        cache::api_for::<NetworkPolicy>(&client, namespace),
         children(),
         cache::slim,
     );
     // Secrets and Namespaces by metadata only: no secret value is ever received.
     let (secret_meta, secret_events) = cache::cached(
-        api_for::<PartialObjectMeta<Secret>>(&client, namespace),
+        cache::api_for::<PartialObjectMeta<Secret>>(&client, namespace),
         watcher::Config::default(),
         cache::secret_identity,
     );
@@ -492,7 +432,7 @@ pub fn controller(
         cache::slim,
     );
     let (ward_services, ws_events) = cache::cached(
-        api_for::<WardService>(&client, namespace),
+        cache::api_for::<WardService>(&client, namespace),
         watcher::Config::default(),
         cache::slim,
     );
@@ -548,7 +488,7 @@ mod tests {
     #[test]
     fn child_selector_matches_built_labels() {
         let l = labels::common_labels(labels::COMPONENT_CONNECTOR, "a", "w", "11311", "internal");
-        for pair in child_selector().split(',') {
+        for pair in labels::child_selector(labels::COMPONENT_CONNECTOR).split(',') {
             let (k, v) = pair.split_once('=').unwrap();
             assert_eq!(l.get(k).map(String::as_str), Some(v), "{k}");
         }
