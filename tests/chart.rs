@@ -1528,6 +1528,7 @@ fn is_applied_child(resource: &str) -> bool {
         "networking.k8s.io/ingresses",
         "policy/poddisruptionbudgets",
         "autoscaling/horizontalpodautoscalers",
+        "batch/cronjobs",
     ]
     .contains(&resource)
 }
@@ -1923,6 +1924,105 @@ async fn operator_with_the_charts_identity_reconciles_the_samples() {
         ],
         None,
     );
+
+    // A sync connector: a pull now (a Job), then back to mode proxy (its
+    // CronJob, pull policy and snapshot volume deleted).
+    let dc = ["-n", "phuong-hong-bang"];
+    let sync_children = [
+        "cronjob/dat-dai-sync",
+        "networkpolicy/dat-dai-sync",
+        "pvc/dat-dai-connector-data",
+    ];
+    wait_for(
+        "the sync connector's children",
+        Duration::from_secs(90),
+        || async {
+            let args: Vec<&str> = dc
+                .iter()
+                .copied()
+                .chain(["get"])
+                .chain(sync_children)
+                .collect();
+            Ok(kubectl(&args, None).success.then_some(()))
+        },
+    )
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e:#}
+{}",
+            operator.log_tail()
+        )
+    });
+    kubectl_ok(
+        &[
+            dc[0],
+            dc[1],
+            "annotate",
+            "dataconnector",
+            "dat-dai",
+            "wardops.io/sync-now=rbac",
+        ],
+        None,
+    );
+    wait_for("the sync-now Job", Duration::from_secs(90), || async {
+        let r = kubectl(
+            &[
+                dc[0],
+                dc[1],
+                "get",
+                "jobs",
+                "-l",
+                "app.kubernetes.io/instance=dat-dai",
+                "-o",
+                "name",
+            ],
+            None,
+        );
+        Ok((!r.stdout.trim().is_empty()).then_some(()))
+    })
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e:#}
+{}",
+            operator.log_tail()
+        )
+    });
+    kubectl_ok(
+        &[
+            dc[0],
+            dc[1],
+            "patch",
+            "dataconnector",
+            "dat-dai",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"mode":"proxy","schedule":null,"timeZone":null}}"#,
+        ],
+        None,
+    );
+    wait_for(
+        "the sync children to be deleted",
+        Duration::from_secs(90),
+        || async {
+            let args: Vec<&str> = dc
+                .iter()
+                .copied()
+                .chain(["get", "--ignore-not-found", "-o", "name"])
+                .chain(sync_children)
+                .collect();
+            Ok(kubectl(&args, None).stdout.trim().is_empty().then_some(()))
+        },
+    )
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e:#}
+{}",
+            operator.log_tail()
+        )
+    });
 
     // The rules are exactly the requests, both ways.
     let used = requests_by(&user, audit_offset);

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
@@ -396,7 +397,199 @@ async fn an_unknown_time_zone_is_refused() -> Result<()> {
             &Patch::Merge(json!({"spec": {"timeZone": "Asia/Ho_Chi_Minh"}})),
         )
         .await?;
-    wait_reason(&c, n, "False", "ModeNotSupported").await?;
+    wait_reason(&c, n, "True", "Available").await?;
+    Ok(())
+}
+
+/// A nightly land-registry copy: `mode: sync` with `extra` merged into spec.
+async fn create_sync_connector(c: &Client, ns: &str, extra: Value) -> Result<()> {
+    let mut spec = json!({"mode": "sync", "schedule": "15 2 * * *", "timeZone": "Asia/Ho_Chi_Minh",
+        "datasets": ["thua-dat"]});
+    if let (Some(s), Value::Object(e)) = (spec.as_object_mut(), extra) {
+        s.extend(e);
+    }
+    create_connector(c, ns, spec).await
+}
+
+/// The `Synced` condition of `dan-cu` at its generation.
+fn synced_of(dc: &DataConnector) -> Option<(String, String, String)> {
+    let st = dc.status.as_ref()?;
+    if st.observed_generation != dc.metadata.generation {
+        return None;
+    }
+    st.conditions
+        .iter()
+        .find(|c| c.type_ == "Synced")
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+async fn wait_synced(c: &Client, ns: &str, status: &str, reason: &str) -> Result<DataConnector> {
+    let api = Api::<DataConnector>::namespaced(c.clone(), ns);
+    wait_for(
+        &format!("{ns}/dan-cu Synced={status} {reason}"),
+        TIMEOUT,
+        || {
+            let api = api.clone();
+            async move {
+                let dc = api.get("dan-cu").await?;
+                match synced_of(&dc) {
+                    Some((s, r, _)) if s == status && r == reason => Ok(Some(dc)),
+                    other => Err(anyhow!("now {other:?}")),
+                }
+            }
+        },
+    )
+    .await
+}
+
+async fn sync_now(c: &Client, ns: &str, value: &str) -> Result<()> {
+    Api::<DataConnector>::namespaced(c.clone(), ns)
+        .patch(
+            "dan-cu",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {labels::SYNC_NOW_ANNOTATION: value}}}),
+            ),
+        )
+        .await?;
+    Ok(())
+}
+
+/// The sync Jobs of `dan-cu`, by name.
+async fn sync_jobs(c: &Client, ns: &str) -> Result<Vec<String>> {
+    let selector = format!(
+        "{},{}=dan-cu",
+        labels::child_selector(labels::COMPONENT_CONNECTOR_SYNC),
+        labels::INSTANCE_LABEL
+    );
+    Ok(Api::<Job>::namespaced(c.clone(), ns)
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items
+        .iter()
+        .map(ResourceExt::name_any)
+        .collect())
+}
+
+#[tokio::test]
+async fn sync_connector_pulls_on_demand_once_per_value_and_serves_without_credentials() -> Result<()>
+{
+    let (c, ns) = setup_ns("dc-sync").await?;
+    let n = ns.name.as_str();
+    put_secret(&c, n, "dan-cu", &[("apiKey", "k-1")]).await?;
+    create_ward(&c, n, "one-stop").await?;
+    create_sync_connector(&c, n, json!({})).await?;
+    let (dc, _) = wait_reason(&c, n, "True", "Available").await?;
+    let url = format!("http://dan-cu-connector.{n}.svc:8080");
+    assert_eq!(
+        dc.status.as_ref().unwrap().url.as_deref(),
+        Some(url.as_str())
+    );
+    assert_eq!(synced_of(&dc).map(|s| s.1).as_deref(), Some("NotSyncedYet"));
+
+    // The schedule, as written, one pull at a time.
+    let cj = Api::<CronJob>::namespaced(c.clone(), n)
+        .get("dan-cu-sync")
+        .await?;
+    let spec = cj.spec.unwrap();
+    assert_eq!(
+        (
+            spec.schedule.as_str(),
+            spec.time_zone.as_deref(),
+            spec.concurrency_policy.as_deref()
+        ),
+        ("15 2 * * *", Some("Asia/Ho_Chi_Minh"), Some("Forbid"))
+    );
+    // The serving gateway has no credential; only the pull pods do.
+    let d = Api::<Deployment>::namespaced(c.clone(), n)
+        .get("dan-cu-connector")
+        .await?;
+    let secrets_of = |p: &k8s_openapi::api::core::v1::PodSpec| -> Vec<String> {
+        p.volumes
+            .iter()
+            .flatten()
+            .filter_map(|v| v.secret.as_ref()?.secret_name.clone())
+            .collect()
+    };
+    assert!(secrets_of(d.spec.unwrap().template.spec.as_ref().unwrap()).is_empty());
+    let pull = spec.job_template.spec.unwrap().template.spec.unwrap();
+    assert_eq!(secrets_of(&pull), ["dan-cu"]);
+    // The pull pods reach the source; the gateway reaches nothing.
+    let nps = Api::<NetworkPolicy>::namespaced(c.clone(), n);
+    assert_eq!(
+        nps.get("dan-cu-connector").await?.spec.unwrap().egress,
+        Some(vec![])
+    );
+    let pull_np = nps.get("dan-cu-sync").await?.spec.unwrap();
+    assert_eq!(pull_np.ingress, Some(vec![]));
+    assert_eq!(pull_np.egress.unwrap().len(), 2, "DNS and the source");
+
+    // The ward is wired as for a proxy.
+    let wards = Api::<WardService>::namespaced(c.clone(), n);
+    wait_for("the ward lists the sync connector", TIMEOUT, || async {
+        let ws = wards.get("one-stop").await?;
+        let listed = ws.status.map(|s| s.connectors).unwrap_or_default();
+        Ok(listed
+            .iter()
+            .any(|r| r.name == "dan-cu" && r.ready)
+            .then_some(()))
+    })
+    .await?;
+
+    // sync-now: one Job per value.
+    sync_now(&c, n, "2026-11-27T10:00").await?;
+    let dc = wait_synced(&c, n, "True", "SyncSucceeded").await?;
+    let st = dc.status.unwrap();
+    assert_eq!(st.last_sync_result.as_deref(), Some("Succeeded"));
+    assert!(st.last_sync_time.is_some() && st.last_successful_sync_time.is_some());
+    assert_eq!(st.last_sync_now.as_deref(), Some("2026-11-27T10:00"));
+    assert_eq!(sync_jobs(&c, n).await?.len(), 1);
+    // The same value again (any other edit): nothing new.
+    Api::<DataConnector>::namespaced(c.clone(), n)
+        .patch(
+            "dan-cu",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"touched": "yes"}}})),
+        )
+        .await?;
+    sync_now(&c, n, "2026-11-27T10:00").await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(sync_jobs(&c, n).await?.len(), 1);
+    sync_now(&c, n, "2026-11-27T11:00").await?;
+    wait_for("a second sync Job", TIMEOUT, || async {
+        Ok((sync_jobs(&c, n).await?.len() == 2).then_some(()))
+    })
+    .await?;
+    let events = Api::<Event>::namespaced(c.clone(), n)
+        .list(&ListParams::default())
+        .await?;
+    let started = events
+        .items
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("SyncStarted"))
+        .count();
+    assert!(started >= 1, "a SyncStarted Event");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failed_pull_is_reported_and_the_gateway_stays_ready() -> Result<()> {
+    let (c, ns) = setup_ns("dc-sync-fail").await?;
+    let n = ns.name.as_str();
+    put_secret(&c, n, "dan-cu", &[("apiKey", "k-1")]).await?;
+    create_ward(&c, n, "one-stop").await?;
+    // The test control plane fails the pulls of this image (tests/controlplane/kwok.yaml).
+    create_sync_connector(&c, n, json!({"image": "wardops.test/sync-fails:1"})).await?;
+    wait_reason(&c, n, "True", "Available").await?;
+    sync_now(&c, n, "first").await?;
+    let dc = wait_synced(&c, n, "False", "SyncFailed").await?;
+    let (_, _, message) = synced_of(&dc).unwrap();
+    assert!(message.contains("HTTP 503"), "{message}");
+    assert!(message.contains("no snapshot is served yet"), "{message}");
+    assert_eq!(ready_of(&dc).map(|r| r.1).as_deref(), Some("Available"));
+    let st = dc.status.unwrap();
+    assert_eq!(st.last_sync_result.as_deref(), Some("Failed"));
+    assert!(st.last_successful_sync_time.is_none());
     Ok(())
 }
 

@@ -253,12 +253,6 @@ fn write_connector(
         out.push_str(&comment(format!("InvalidTimeZone: {e}")));
         return Ok(());
     }
-    if dc.spec.mode == crate::api::data_connector::ConnectorMode::Sync {
-        out.push_str(&comment(
-            "ModeNotSupported: this version of wardops builds no children for mode sync".into(),
-        ));
-        return Ok(());
-    }
     let no_versions = BTreeMap::new();
     let children = dc_build::children(&dc_build::BuildInput {
         connector: dc,
@@ -276,6 +270,8 @@ fn write_connector(
             dc_build::Child::Service(o) => write(out, &mut heading, Some(o.as_ref()))?,
             dc_build::Child::NetworkPolicy(o) => write(out, &mut heading, Some(&o))?,
             dc_build::Child::Deployment(o) => write(out, &mut heading, Some(o.as_ref()))?,
+            dc_build::Child::Pvc(o) => write(out, &mut heading, Some(o.as_ref()))?,
+            dc_build::Child::CronJob(o) => write(out, &mut heading, Some(o.as_ref()))?,
         }
     }
     Ok(())

@@ -151,12 +151,14 @@ Every rule says why it is needed; no wildcards. docs/rbac.md explains them.
 - apiGroups: [""]
   resources: ["services", "configmaps", "serviceaccounts"]
   verbs: ["get", "list", "watch", "create", "patch"]
-# Its network isolation.
+# Its network isolation (a sync connector's pull policy is deleted with its CronJob
+# when the connector goes back to mode proxy).
 - apiGroups: ["networking.k8s.io"]
   resources: ["networkpolicies"]
-  verbs: ["get", "list", "watch", "create", "patch"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # Optional children are also deleted when the spec no longer asks for them. The data
 # volume: only an owned one (reclaimPolicy Delete); a retained one is never deleted.
+# A sync DataConnector's snapshot volume (owned; deleted back in mode proxy).
 - apiGroups: [""]
   resources: ["persistentvolumeclaims"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
@@ -172,6 +174,21 @@ Every rule says why it is needed; no wildcards. docs/rbac.md explains them.
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# A sync DataConnector's schedule: its CronJob, applied like the other children and
+# deleted when the connector goes back to mode proxy.
+- apiGroups: ["batch"]
+  resources: ["cronjobs"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# Its pulls: Jobs watched by label (the CronJob's, for status), and one created per new
+# wardops.io/sync-now value.
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["list", "watch", "create"]
+# The pods of those Jobs, watched by label: their termination message is the pull's
+# result (status.lastSyncResult, datasets). Never created, changed or exec'd into.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list", "watch"]
 # Secrets: metadata listed and watched (no values), and a referenced Secret read
 # once per resourceVersion to learn its key names: the operator checks that the keys
 # a spec names exist. It never keeps, logs or copies a value, and never writes.

@@ -198,6 +198,8 @@ pub mod condition {
     pub const PROGRESSING: &str = "Progressing";
     /// The resource works, but below what its spec asks.
     pub const DEGRADED: &str = "Degraded";
+    /// A sync DataConnector: whether its last pull succeeded.
+    pub const SYNCED: &str = "Synced";
 }
 
 /// Finds a condition by type.

@@ -48,6 +48,9 @@ pub const MAX_NAME_LENGTH: usize = 40;
 #[x_kube(validation = Rule::new("self.mode != 'sync' || has(self.schedule)")
     .message("spec.schedule: required when spec.mode is sync (a cron expression with 5 fields, e.g. '0 2 * * *')")
     .field_path(".schedule"))]
+#[x_kube(validation = Rule::new("self.mode != 'proxy' || !has(self.storage)")
+    .message("spec.storage: only a sync connector keeps snapshots; remove spec.storage or use mode sync")
+    .field_path(".storage"))]
 #[x_kube(validation = Rule::new("self.mode != 'proxy' || (!has(self.schedule) && !has(self.timeZone))")
     .message("spec.schedule: not allowed when spec.mode is proxy (a proxy runs continuously); remove spec.schedule and spec.timeZone or use mode sync")
     .field_path(".schedule"))]
@@ -93,6 +96,12 @@ pub struct DataConnectorSpec {
     #[x_kube(validation = Rule::new(TIME_ZONE_RULE).message(TIME_ZONE_MESSAGE))]
     pub time_zone: Option<String>,
 
+    /// `sync` mode: the volume that holds the snapshots the gateway serves
+    /// (a claim `<name>-connector-data`, owned by the connector: it is a copy
+    /// of the source, pulled again after a loss).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<SnapshotStorage>,
+
     /// Connector image; the operator's default connector gateway image when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512))]
@@ -110,6 +119,31 @@ pub struct DataConnectorSpec {
     /// WardService's when omitted. It may not be lower than the WardService's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classification: Option<Classification>,
+}
+
+/// Default size of a sync connector's snapshot volume.
+pub const DEFAULT_SNAPSHOT_SIZE: &str = "1Gi";
+
+/// The volume of a sync connector's snapshots.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotStorage {
+    /// Requested size; room for two snapshots of every dataset. Can grow but
+    /// never shrink.
+    #[serde(default = "default_snapshot_size")]
+    #[schemars(length(min = 1, max = 32))]
+    #[x_kube(validation = Rule::new("isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))")
+        .message("spec.storage.size: must be a positive quantity such as 1Gi"))]
+    pub size: String,
+
+    /// StorageClass of the claim; the cluster default when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub storage_class_name: Option<String>,
+}
+
+fn default_snapshot_size() -> String {
+    DEFAULT_SNAPSHOT_SIZE.to_string()
 }
 
 /// Pattern of `auth.header`: an HTTP header name (an RFC 9110 token).
@@ -312,4 +346,27 @@ pub struct DataConnectorStatus {
     /// Outcome of the last sync: `Succeeded` or `Failed` (`sync` mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_result: Option<String>,
+    /// When the snapshot the gateway serves was pulled (`sync` mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_successful_sync_time: Option<Time>,
+    /// The datasets of the snapshot served (`sync` mode).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub datasets: Vec<SyncedDataset>,
+    /// The last value of the `wardops.io/sync-now` annotation acted on: a
+    /// new value starts one sync Job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_now: Option<String>,
+}
+
+/// One dataset of the snapshot a sync connector serves.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncedDataset {
+    /// Dataset name (one of `spec.datasets`).
+    pub name: String,
+    /// Elements of a JSON array, else lines.
+    pub records: u64,
+    /// Size in bytes.
+    pub bytes: u64,
 }

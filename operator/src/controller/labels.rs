@@ -40,6 +40,20 @@ pub const COMPONENT_WARD_SERVICE: &str = "ward-service";
 /// `app.kubernetes.io/component` of a connector gateway's objects.
 pub const COMPONENT_CONNECTOR: &str = "connector-gateway";
 
+/// `app.kubernetes.io/component` (and name) of a sync connector's CronJob,
+/// Jobs and pods: apart from the gateway's, so neither its Service nor its
+/// Deployment ever selects a sync pod.
+pub const COMPONENT_CONNECTOR_SYNC: &str = "connector-sync";
+/// On a sync connector's gateway and sync pods: the connector whose snapshot
+/// volume they mount. Both require affinity to it, so a ReadWriteOnce volume
+/// is only ever used on one node.
+pub const CONNECTOR_DATA_LABEL: &str = "wardops.io/connector-data";
+/// On a DataConnector: a new value starts one sync at once.
+pub const SYNC_NOW_ANNOTATION: &str = "wardops.io/sync-now";
+
+/// The recommended label that names the instance: a child's owner's name.
+pub const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
+
 /// Label selector of the children wardops makes for a resource of `component`:
 /// what the child watches select on.
 pub fn child_selector(component: &str) -> String {
@@ -50,10 +64,7 @@ pub fn child_selector(component: &str) -> String {
 pub fn selector_labels(component: &str, instance: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("app.kubernetes.io/name".to_string(), component.to_string()),
-        (
-            "app.kubernetes.io/instance".to_string(),
-            instance.to_string(),
-        ),
+        (INSTANCE_LABEL.to_string(), instance.to_string()),
     ])
 }
 

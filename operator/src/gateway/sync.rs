@@ -133,8 +133,9 @@ impl SnapshotMeta {
     }
 }
 
-/// The one-line JSON result of `wardops gateway sync`.
-#[derive(Serialize, Debug, Clone, PartialEq)]
+/// The one-line JSON result of `wardops gateway sync`, which the DataConnector
+/// controller reads back from the sync pod's termination message.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(tag = "result")]
 pub enum SyncResult {
     /// Every dataset pulled; `current` points at the new snapshot.
@@ -156,7 +157,7 @@ pub enum SyncResult {
 }
 
 /// A dataset in the result line.
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct DatasetSummary {
     /// Dataset name.
     pub name: String,

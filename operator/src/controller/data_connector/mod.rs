@@ -1,18 +1,25 @@
 //! DataConnector controller: dereference → validate → build → apply → status.
 //!
-//! A proxy connector gets its gateway (`wardops gateway`): ServiceAccount,
+//! A connector gets its gateway (`wardops gateway`): ServiceAccount,
 //! ConfigMap, Service `<name>-connector`, NetworkPolicy and Deployment. Its
 //! WardService (which watches DataConnectors) wires the connector's URL in.
+//! A sync connector also gets its snapshot volume, the CronJob `<name>-sync`
+//! that pulls on schedule, that CronJob's NetworkPolicy, and one Job per new
+//! `wardops.io/sync-now` value; the sync pods' termination messages become
+//! `status.lastSyncTime`, `lastSyncResult`, `datasets` and `Synced`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service, ServiceAccount};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Namespace, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
+};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -21,7 +28,7 @@ use kube::{Api, Resource, ResourceExt};
 use tracing::{info, warn};
 
 use crate::api::common::condition::READY;
-use crate::api::data_connector::ConnectorMode;
+use crate::api::data_connector::{ConnectorMode, DataConnectorStatus};
 use crate::api::{DataConnector, WardService};
 use crate::controller::apply::{self, ApplyError};
 use crate::controller::conditions::{self, DesiredCondition};
@@ -65,6 +72,10 @@ pub struct Caches {
     services: Store<Service>,
     deployments: Store<Deployment>,
     network_policies: Store<NetworkPolicy>,
+    pvcs: Store<PersistentVolumeClaim>,
+    cron_jobs: Store<CronJob>,
+    jobs: Store<Job>,
+    sync_pods: Store<Pod>,
 }
 
 impl Caches {
@@ -79,6 +90,10 @@ impl Caches {
             ("Service", self.services.len()),
             ("Deployment", self.deployments.len()),
             ("NetworkPolicy", self.network_policies.len()),
+            ("PersistentVolumeClaim", self.pvcs.len()),
+            ("CronJob", self.cron_jobs.len()),
+            ("Job", self.jobs.len()),
+            ("Pod", self.sync_pods.len()),
         ]
     }
 
@@ -92,7 +107,37 @@ impl Caches {
             && cache::is_ready(&self.services)
             && cache::is_ready(&self.deployments)
             && cache::is_ready(&self.network_policies)
+            && cache::is_ready(&self.pvcs)
+            && cache::is_ready(&self.cron_jobs)
+            && cache::is_ready(&self.jobs)
+            && cache::is_ready(&self.sync_pods)
     }
+
+    /// The ended and running sync pods of connector `name` in `ns`.
+    fn sync_pods_of(&self, ns: &str, name: &str) -> Vec<Arc<Pod>> {
+        self.sync_pods
+            .state()
+            .into_iter()
+            .filter(|p| {
+                p.namespace().as_deref() == Some(ns) && instance_of(p.as_ref()) == Some(name)
+            })
+            .collect()
+    }
+}
+
+/// `app.kubernetes.io/instance` of a child: its connector's name.
+fn instance_of<K: Resource>(obj: &K) -> Option<&str> {
+    obj.meta()
+        .labels
+        .as_ref()?
+        .get(labels::INSTANCE_LABEL)
+        .map(String::as_str)
+}
+
+/// Keeps of a sync pod what status reads: identity, labels, container states.
+fn sync_pod_result(pod: &mut Pod) {
+    cache::slim(pod);
+    pod.spec = None;
 }
 
 /// Reconciles one DataConnector, recording metrics.
@@ -164,7 +209,14 @@ async fn reconcile_inner(dc: &DataConnector, state: &State) -> Result<Action, Er
             "WardService `{ward_name}` not found in namespace `{ns}` (spec.wardServiceRef); \
              the connector is wired when it exists"
         );
-        update_status(dc, ctx, &blocked(reason::WARD_SERVICE_NOT_FOUND, msg), None).await?;
+        update_status(
+            dc,
+            ctx,
+            &blocked(reason::WARD_SERVICE_NOT_FOUND, msg),
+            None,
+            |_| {},
+        )
+        .await?;
         return Ok(Action::await_change());
     };
     let Some(namespace) = cache.namespaces.get(&ObjectRef::new(&ns)) else {
@@ -173,7 +225,7 @@ async fn reconcile_inner(dc: &DataConnector, state: &State) -> Result<Action, Er
     let ward_level = ward.spec.classification;
     if let Err(m) = validate::classification(dc, ward_level, &ns, namespace.labels()) {
         let conds = blocked(reason::CLASSIFICATION_MISMATCH, m.to_string());
-        update_status(dc, ctx, &conds, None).await?;
+        update_status(dc, ctx, &conds, None, |_| {}).await?;
         return Ok(Action::await_change());
     }
     if let Err(e) = validate::schedule(dc) {
@@ -182,15 +234,9 @@ async fn reconcile_inner(dc: &DataConnector, state: &State) -> Result<Action, Er
             ctx,
             &blocked(reason::INVALID_TIME_ZONE, e.to_string()),
             None,
+            |_| {},
         )
         .await?;
-        return Ok(Action::await_change());
-    }
-    if dc.spec.mode == ConnectorMode::Sync {
-        let msg = "spec.mode sync is not run by this version of wardops; nothing was created \
-                   (use mode proxy, see docs/connectors.md)"
-            .to_string();
-        update_status(dc, ctx, &blocked(reason::MODE_NOT_SUPPORTED, msg), None).await?;
         return Ok(Action::await_change());
     }
     let secret_check = cache
@@ -203,25 +249,31 @@ async fn reconcile_inner(dc: &DataConnector, state: &State) -> Result<Action, Er
         })?;
     if !secret_check.missing.is_empty() {
         let conds = blocked(reason::SECRET_MISSING, secret_check.message());
-        update_status(dc, ctx, &conds, None).await?;
+        update_status(dc, ctx, &conds, None, |_| {}).await?;
         return Ok(Action::await_change());
     }
 
     // Build and apply.
-    let children = build::children(&build::BuildInput {
+    let input = build::BuildInput {
         connector: dc,
         ward_code: &ward.spec.ward.code,
         ward_classification: ward_level,
         settings: &ctx.settings,
         secret_versions: &secret_check.versions,
-    })?;
+    };
+    let children = build::children(&input)?;
     let owner = apply::Owner { uid, name: &name };
+    if dc.spec.mode == ConnectorMode::Proxy {
+        delete_sync_children(ctx, cache, &ns, &name, uid)
+            .await
+            .map_err(Error::Apply)?;
+    }
     let deployment = match apply_children(ctx, cache, &ns, owner, children).await {
         Ok(d) => d,
         Err(e) => {
             if !e.is_transient() {
                 let conds = blocked(reason::APPLY_FAILED, e.api_message());
-                update_status(dc, ctx, &conds, None).await?;
+                update_status(dc, ctx, &conds, None, |_| {}).await?;
             }
             return Err(Error::Apply(e));
         }
@@ -229,14 +281,96 @@ async fn reconcile_inner(dc: &DataConnector, state: &State) -> Result<Action, Er
 
     // Status from what the cluster reports.
     let state = status::deployment_state(&deployment);
-    update_status(
-        dc,
-        ctx,
-        &status::running_conditions(&state, generation),
-        Some(labels::connector_url(&name, &ns)),
-    )
+    let mut conditions = status::running_conditions(&state, generation);
+    let url = Some(labels::connector_url(&name, &ns));
+    if dc.spec.mode == ConnectorMode::Proxy {
+        update_status(dc, ctx, &conditions, url, |_| {}).await?;
+        return Ok(Action::requeue(ctx.resync));
+    }
+    let old = dc.status.clone().unwrap_or_default();
+    let last_sync_now = sync_now(dc, ctx, cache, &input, &old).await?;
+    let pods = cache.sync_pods_of(&ns, &name);
+    let observed = status::observe_sync(pods.iter().map(Arc::as_ref), &old);
+    let pod_selector = labels::child_selector(labels::COMPONENT_CONNECTOR_SYNC);
+    conditions
+        .push(observed.condition(&format!("{pod_selector},{}={name}", labels::INSTANCE_LABEL)));
+    update_status(dc, ctx, &conditions, url, move |s| {
+        observed.apply_to(s);
+        s.last_sync_now = last_sync_now;
+    })
     .await?;
     Ok(Action::requeue(ctx.resync))
+}
+
+/// Starts one sync Job for a new `wardops.io/sync-now` value; returns the
+/// value acted on, for `status.lastSyncNow`. The Job is named after the
+/// value, so a repeated request (a lost status write, a restart) finds it
+/// and starts nothing.
+async fn sync_now(
+    dc: &DataConnector,
+    ctx: &Context,
+    cache: &Caches,
+    input: &build::BuildInput<'_>,
+    old: &DataConnectorStatus,
+) -> Result<Option<String>, Error> {
+    let requested = dc
+        .annotations()
+        .get(labels::SYNC_NOW_ANNOTATION)
+        .filter(|v| !v.is_empty());
+    let Some(value) = requested else {
+        return Ok(old.last_sync_now.clone());
+    };
+    if old.last_sync_now.as_deref() == Some(value.as_str()) {
+        return Ok(Some(value.clone()));
+    }
+    let job = build::sync_now_job(input, value)?;
+    let job_name = job.name_any();
+    let ns = dc.namespace().unwrap_or_default();
+    if cache::get(&cache.jobs, &ns, &job_name).is_none() {
+        let api: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
+        match api.create(&PostParams::default(), &job).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(source) => {
+                return Err(Error::Apply(apply::ApplyError::Api {
+                    kind: "Job".to_string(),
+                    name: job_name,
+                    source,
+                }));
+            }
+        }
+        let message = format!(
+            "Job {job_name} started: a pull now, for {}={value}",
+            labels::SYNC_NOW_ANNOTATION
+        );
+        publish(ctx, dc, true, reason::SYNC_STARTED, &message).await;
+    }
+    Ok(Some(value.clone()))
+}
+
+/// A proxy connector has no snapshot volume, CronJob or sync policy: those
+/// left from an earlier `mode: sync` are deleted (only when the caches hold
+/// them, so a steady proxy connector sends nothing).
+async fn delete_sync_children(
+    ctx: &Context,
+    cache: &Caches,
+    ns: &str,
+    name: &str,
+    uid: &str,
+) -> Result<(), ApplyError> {
+    let client = &ctx.client;
+    let sync = build::sync_name(name);
+    apply::delete_owned(client, ns, cache::get(&cache.cron_jobs, ns, &sync), uid).await?;
+    apply::delete_owned(
+        client,
+        ns,
+        cache::get(&cache.network_policies, ns, &sync),
+        uid,
+    )
+    .await?;
+    let claim = build::data_claim_name(name);
+    apply::delete_owned(client, ns, cache::get(&cache.pvcs, ns, &claim), uid).await?;
+    Ok(())
 }
 
 /// Applies the children in the one apply order; returns the live Deployment.
@@ -267,6 +401,12 @@ async fn apply_children(
                 deployment =
                     Some(apply::apply_cached(client, ns, owner, &cache.deployments, *o).await?);
             }
+            Child::Pvc(o) => {
+                apply::apply_cached(client, ns, owner, &cache.pvcs, *o).await?;
+            }
+            Child::CronJob(o) => {
+                apply::apply_cached(client, ns, owner, &cache.cron_jobs, *o).await?;
+            }
         }
     }
     deployment.ok_or_else(|| ApplyError::Missing {
@@ -275,15 +415,18 @@ async fn apply_children(
 }
 
 /// Writes the status if it changed, and publishes an Event when Ready's
-/// status or reason changed. `url` is set once the gateway is applied.
+/// status or reason changed. `url` is set once the gateway is applied;
+/// `fill` sets the other fields (sync results).
 async fn update_status(
     dc: &DataConnector,
     ctx: &Context,
     desired: &[DesiredCondition],
     url: Option<String>,
+    fill: impl FnOnce(&mut DataConnectorStatus),
 ) -> Result<(), Error> {
     let old = dc.status.clone().unwrap_or_default();
     let mut new = old.clone();
+    fill(&mut new);
     new.observed_generation = dc.metadata.generation;
     new.conditions = conditions::merge(
         &old.conditions,
@@ -342,6 +485,12 @@ async fn publish(ctx: &Context, dc: &DataConnector, ok: bool, reason: &str, mess
     crate::controller::publish(ctx, &dc.object_ref(&()), normal, reason, message).await;
 }
 
+/// The connector of a sync Job or pod.
+fn sync_child_owner<K: Resource>(obj: &K) -> Option<ObjectRef<DataConnector>> {
+    let ns = obj.meta().namespace.as_deref()?;
+    Some(ObjectRef::new(instance_of(obj)?).within(ns))
+}
+
 /// Connectors in `store` (namespace `ns`) that `pick` selects.
 fn connectors_where(
     store: &Store<DataConnector>,
@@ -381,6 +530,9 @@ pub fn controller(
     let client = ctx.client.clone();
     let children =
         || watcher::Config::default().labels(&labels::child_selector(labels::COMPONENT_CONNECTOR));
+    let sync_children = || {
+        watcher::Config::default().labels(&labels::child_selector(labels::COMPONENT_CONNECTOR_SYNC))
+    };
     let (dc_store, dc_writer) = reflector::store::<DataConnector>();
     let connectors = watcher(
         cache::api_for::<DataConnector>(&client, namespace),
@@ -416,6 +568,26 @@ pub fn controller(
         children(),
         cache::slim,
     );
+    let (pvcs, pvc_events) = cache::cached(
+        cache::api_for::<PersistentVolumeClaim>(&client, namespace),
+        children(),
+        cache::slim,
+    );
+    let (cron_jobs, cron_job_events) = cache::cached(
+        cache::api_for::<CronJob>(&client, namespace),
+        children(),
+        cache::slim,
+    );
+    let (jobs, job_events) = cache::cached(
+        cache::api_for::<Job>(&client, namespace),
+        sync_children(),
+        cache::slim,
+    );
+    let (sync_pods, pod_events) = cache::cached(
+        cache::api_for::<Pod>(&client, namespace),
+        sync_children(),
+        sync_pod_result,
+    );
     // Secrets and Namespaces by metadata only: no secret value is ever received.
     let (secret_meta, secret_events) = cache::cached(
         cache::api_for::<PartialObjectMeta<Secret>>(&client, namespace),
@@ -448,6 +620,10 @@ pub fn controller(
             services,
             deployments,
             network_policies,
+            pvcs,
+            cron_jobs,
+            jobs,
+            sync_pods,
         },
     });
 
@@ -459,6 +635,12 @@ pub fn controller(
         .owns_stream(svc_events)
         .owns_stream(deploy_events)
         .owns_stream(np_events)
+        .owns_stream(pvc_events)
+        .owns_stream(cron_job_events)
+        // Jobs (the CronJob's or a sync-now one) and sync pods, by their
+        // connector's name label.
+        .watches_stream(job_events, |j: Job| sync_child_owner(&j))
+        .watches_stream(pod_events, |p: Pod| sync_child_owner(&p))
         .watches_stream(secret_events, move |s: PartialObjectMeta<Secret>| {
             let name = s.name_any();
             connectors_where(&secret_store, &s.namespace().unwrap_or_default(), |dc| {

@@ -7,9 +7,9 @@ use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
 };
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, HTTPGetAction, KeyToPath,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SecretVolumeSource, SecurityContext,
-    Volume, VolumeMount,
+    Affinity, Capabilities, ConfigMapVolumeSource, Container, ContainerPort, HTTPGetAction,
+    KeyToPath, PersistentVolumeClaimVolumeSource, PodAffinity, PodAffinityTerm, PodSecurityContext,
+    PodSpec, PodTemplateSpec, Probe, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -17,8 +17,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::config_map::{
     CA_DIR, CLIENT_CERT_DIR, CONFIG_DIR, CREDENTIALS_DIR, config_path, serialise,
 };
-use super::{BuildContext, config_map_name, gateway_name};
-use crate::api::data_connector::AuthType;
+use super::{BuildContext, config_map_name, data_claim_name, gateway_name};
+use crate::api::data_connector::{AuthType, ConnectorMode};
 use crate::api::ward_service::SECRET_FILE_MODE;
 use crate::controller::labels;
 use crate::controller::ward_service::build::deployment::{
@@ -43,6 +43,30 @@ pub const CREDENTIALS_VOLUME: &str = "credentials";
 pub const CLIENT_CERT_VOLUME: &str = "client-cert";
 /// Volume of the source's CA bundle.
 pub const CA_VOLUME: &str = "source-ca";
+/// Volume of a sync connector's snapshots.
+pub const DATA_VOLUME: &str = "data";
+/// Where a sync connector's snapshot volume is mounted (`--data-dir`).
+pub const DATA_DIR: &str = "/var/lib/wardops/connector";
+/// The topology a sync connector's pods share: one node, so a ReadWriteOnce
+/// snapshot volume can be mounted by the gateway and the sync pod at once.
+pub const SAME_NODE: &str = "kubernetes.io/hostname";
+
+/// Which pod of a connector: what it mounts follows from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The gateway. Proxy mode: the credentials. Sync mode: the snapshots,
+    /// read-only, and no credential (it never calls the source).
+    Gateway,
+    /// A sync pod (`wardops gateway sync`): the credentials and the
+    /// snapshots, writable.
+    Sync,
+}
+
+impl Role {
+    fn mounts_credentials(self, mode: ConnectorMode) -> bool {
+        self == Role::Sync || mode == ConnectorMode::Proxy
+    }
+}
 
 /// The Deployment: one gateway pod, rolled with no gap.
 pub fn deployment(ctx: &BuildContext, config: &GatewayConfig) -> Deployment {
@@ -70,45 +94,121 @@ pub fn deployment(ctx: &BuildContext, config: &GatewayConfig) -> Deployment {
 }
 
 fn pod_template(ctx: &BuildContext, config: &GatewayConfig) -> PodTemplateSpec {
-    let classified = ctx.classification().is_classified();
-    let s = ctx.settings;
+    let mut labels = ctx.pod_labels();
+    labels.extend(data_labels(ctx));
     PodTemplateSpec {
         metadata: Some(ObjectMeta {
-            labels: Some(ctx.pod_labels()),
-            annotations: Some(pod_annotations(ctx, config)),
+            labels: Some(labels),
+            annotations: Some(pod_annotations(ctx, config, Role::Gateway)),
             ..ObjectMeta::default()
         }),
         spec: Some(PodSpec {
-            service_account_name: Some(gateway_name(ctx.name)),
-            automount_service_account_token: Some(false),
-            enable_service_links: Some(false),
-            security_context: Some(PodSecurityContext {
-                run_as_non_root: Some(true),
-                fs_group: Some(FS_GROUP),
-                fs_group_change_policy: Some("OnRootMismatch".to_string()),
-                seccomp_profile: Some(runtime_default_seccomp()),
-                ..PodSecurityContext::default()
-            }),
             containers: vec![container(ctx, config)],
-            volumes: Some(volumes(ctx)),
-            node_selector: classified.then(|| s.isolated_node_selector.0.clone()),
-            tolerations: classified.then(|| s.isolated_tolerations.0.clone()),
-            ..PodSpec::default()
+            ..pod_spec(ctx, Role::Gateway)
         }),
     }
 }
 
-/// The Secrets' resourceVersions (a rotation rolls the pod once; the gateway
-/// also re-reads rotated files) and a digest of the configuration.
-fn pod_annotations(ctx: &BuildContext, config: &GatewayConfig) -> BTreeMap<String, String> {
+/// Labels of the pods that share a sync connector's snapshot volume (none
+/// in proxy mode).
+pub fn data_labels(ctx: &BuildContext) -> BTreeMap<String, String> {
+    match ctx.spec.mode {
+        ConnectorMode::Proxy => BTreeMap::new(),
+        ConnectorMode::Sync => BTreeMap::from([(
+            labels::CONNECTOR_DATA_LABEL.to_string(),
+            ctx.name.to_string(),
+        )]),
+    }
+}
+
+/// What every pod of a connector shares, without its containers: restricted
+/// security, no service-account token, the isolated pool when classified,
+/// its volumes and, in sync mode, the node of the other pods that mount the
+/// snapshot volume.
+pub fn pod_spec(ctx: &BuildContext, role: Role) -> PodSpec {
+    let classified = ctx.classification().is_classified();
+    let s = ctx.settings;
+    PodSpec {
+        service_account_name: Some(gateway_name(ctx.name)),
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            fs_group: Some(FS_GROUP),
+            fs_group_change_policy: Some("OnRootMismatch".to_string()),
+            seccomp_profile: Some(runtime_default_seccomp()),
+            ..PodSecurityContext::default()
+        }),
+        volumes: Some(volumes(ctx, role)),
+        affinity: same_node_as_the_data(ctx),
+        node_selector: classified.then(|| s.isolated_node_selector.0.clone()),
+        tolerations: classified.then(|| s.isolated_tolerations.0.clone()),
+        ..PodSpec::default()
+    }
+}
+
+/// Sync mode: required affinity to the pods that mount the snapshot volume.
+/// The first such pod goes anywhere (it matches its own term); every later
+/// one, gateway or sync pod, follows it to that node.
+fn same_node_as_the_data(ctx: &BuildContext) -> Option<Affinity> {
+    let data = data_labels(ctx);
+    (!data.is_empty()).then(|| Affinity {
+        pod_affinity: Some(PodAffinity {
+            required_during_scheduling_ignored_during_execution: Some(vec![PodAffinityTerm {
+                label_selector: Some(LabelSelector {
+                    match_labels: Some(data),
+                    match_expressions: None,
+                }),
+                topology_key: SAME_NODE.to_string(),
+                ..PodAffinityTerm::default()
+            }]),
+            ..PodAffinity::default()
+        }),
+        ..Affinity::default()
+    })
+}
+
+/// A digest of the configuration and, on a pod that mounts the credentials,
+/// the Secrets' resourceVersions (a rotation rolls the pod once; the gateway
+/// also re-reads rotated files).
+pub fn pod_annotations(
+    ctx: &BuildContext,
+    config: &GatewayConfig,
+    role: Role,
+) -> BTreeMap<String, String> {
     let mut a = BTreeMap::from([(
         labels::CONFIG_HASH_ANNOTATION.to_string(),
         crate::controller::apply::digest(serialise(config).as_bytes()),
     )]);
-    if let Some(v) = secret_versions_annotation(ctx.secret_versions) {
+    if role.mounts_credentials(ctx.spec.mode)
+        && let Some(v) = secret_versions_annotation(ctx.secret_versions)
+    {
         a.insert(labels::SECRET_VERSIONS_ANNOTATION.to_string(), v);
     }
     a
+}
+
+/// The container's security: no privilege, no capability, read-only root.
+pub fn restricted() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_string()]),
+            add: None,
+        }),
+        read_only_root_filesystem: Some(true),
+        run_as_non_root: Some(true),
+        seccomp_profile: Some(runtime_default_seccomp()),
+        ..SecurityContext::default()
+    }
+}
+
+/// The image of the connector's pods.
+pub fn image(ctx: &BuildContext) -> String {
+    ctx.spec
+        .image
+        .clone()
+        .unwrap_or_else(|| ctx.settings.connector_image.clone())
 }
 
 fn container(ctx: &BuildContext, config: &GatewayConfig) -> Container {
@@ -126,20 +226,15 @@ fn container(ctx: &BuildContext, config: &GatewayConfig) -> Container {
         failure_threshold: Some(3),
         ..Probe::default()
     };
+    let mut args = vec!["gateway".to_string(), "--config".to_string(), config_path()];
+    if ctx.spec.mode == ConnectorMode::Sync {
+        args.extend(["--data-dir".to_string(), DATA_DIR.to_string()]);
+    }
     Container {
         name: CONTAINER_NAME.to_string(),
-        image: Some(
-            ctx.spec
-                .image
-                .clone()
-                .unwrap_or_else(|| ctx.settings.connector_image.clone()),
-        ),
+        image: Some(image(ctx)),
         command: Some(vec![BINARY.to_string()]),
-        args: Some(vec![
-            "gateway".to_string(),
-            "--config".to_string(),
-            config_path(),
-        ]),
+        args: Some(args),
         ports: Some(vec![
             ContainerPort {
                 name: Some(PORT_NAME.to_string()),
@@ -157,24 +252,18 @@ fn container(ctx: &BuildContext, config: &GatewayConfig) -> Container {
         resources: Some(default_resources(ctx.settings)),
         readiness_probe: Some(probe("/readyz", 1, 5)),
         liveness_probe: Some(probe("/healthz", 10, 20)),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".to_string()]),
-                add: None,
-            }),
-            read_only_root_filesystem: Some(true),
-            run_as_non_root: Some(true),
-            seccomp_profile: Some(runtime_default_seccomp()),
-            ..SecurityContext::default()
-        }),
-        volume_mounts: Some(volume_mounts(ctx)),
+        security_context: Some(restricted()),
+        volume_mounts: Some(volume_mounts(ctx, Role::Gateway)),
         ..Container::default()
     }
 }
 
-/// The Secret volumes this connector needs: (volume, Secret, items, mount dir).
-fn secret_volumes(ctx: &BuildContext) -> Vec<(&'static str, String, Vec<KeyToPath>, &'static str)> {
+/// The Secret volumes a pod of this connector mounts: (volume, Secret,
+/// items, mount dir).
+fn secret_volumes(
+    ctx: &BuildContext,
+    role: Role,
+) -> Vec<(&'static str, String, Vec<KeyToPath>, &'static str)> {
     let item = |key: &str, path: &str| KeyToPath {
         key: key.to_string(),
         path: path.to_string(),
@@ -183,6 +272,9 @@ fn secret_volumes(ctx: &BuildContext) -> Vec<(&'static str, String, Vec<KeyToPat
     let spec = ctx.spec;
     let tls = spec.source.tls.as_ref();
     let mut out = Vec::new();
+    if !role.mounts_credentials(spec.mode) {
+        return out;
+    }
     let keys = credential_keys(spec.auth.type_);
     if !keys.is_empty() {
         out.push((
@@ -228,14 +320,23 @@ pub fn credential_keys(auth: AuthType) -> &'static [&'static str] {
     }
 }
 
-fn volume_mounts(ctx: &BuildContext) -> Vec<VolumeMount> {
+/// The mounts of a container of `role`.
+pub fn volume_mounts(ctx: &BuildContext, role: Role) -> Vec<VolumeMount> {
     let mut mounts = vec![VolumeMount {
         name: CONFIG_VOLUME.to_string(),
         mount_path: CONFIG_DIR.to_string(),
         read_only: Some(true),
         ..VolumeMount::default()
     }];
-    for (volume, _, _, dir) in secret_volumes(ctx) {
+    if ctx.spec.mode == ConnectorMode::Sync {
+        mounts.push(VolumeMount {
+            name: DATA_VOLUME.to_string(),
+            mount_path: DATA_DIR.to_string(),
+            read_only: Some(role == Role::Gateway),
+            ..VolumeMount::default()
+        });
+    }
+    for (volume, _, _, dir) in secret_volumes(ctx, role) {
         mounts.push(VolumeMount {
             name: volume.to_string(),
             mount_path: dir.to_string(),
@@ -246,7 +347,7 @@ fn volume_mounts(ctx: &BuildContext) -> Vec<VolumeMount> {
     mounts
 }
 
-fn volumes(ctx: &BuildContext) -> Vec<Volume> {
+fn volumes(ctx: &BuildContext, role: Role) -> Vec<Volume> {
     let mut volumes = vec![Volume {
         name: CONFIG_VOLUME.to_string(),
         config_map: Some(ConfigMapVolumeSource {
@@ -255,8 +356,18 @@ fn volumes(ctx: &BuildContext) -> Vec<Volume> {
         }),
         ..Volume::default()
     }];
+    if ctx.spec.mode == ConnectorMode::Sync {
+        volumes.push(Volume {
+            name: DATA_VOLUME.to_string(),
+            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                claim_name: data_claim_name(ctx.name),
+                read_only: Some(role == Role::Gateway),
+            }),
+            ..Volume::default()
+        });
+    }
     // By reference: the kubelet reads the Secrets, wardops never does.
-    for (volume, secret, items, _) in secret_volumes(ctx) {
+    for (volume, secret, items, _) in secret_volumes(ctx, role) {
         volumes.push(Volume {
             name: volume.to_string(),
             secret: Some(SecretVolumeSource {

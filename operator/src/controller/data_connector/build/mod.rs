@@ -7,12 +7,13 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Resource;
 
-use crate::api::data_connector::DataConnectorSpec;
+use crate::api::data_connector::{ConnectorMode, DataConnectorSpec};
 use crate::api::{Classification, DataConnector};
 use crate::controller::labels;
 use crate::runtime::settings::WorkloadSettings;
@@ -22,6 +23,7 @@ pub mod deployment;
 pub mod network_policy;
 pub mod service;
 pub mod service_account;
+pub mod sync;
 
 /// What the build functions read: the connector and what the reconcile
 /// fetched for it.
@@ -113,12 +115,43 @@ impl<'a> BuildContext<'a> {
         labels::selector_labels(labels::COMPONENT_CONNECTOR, self.name)
     }
 
+    /// Labels of a sync connector's CronJob, Jobs and sync pods: the
+    /// gateway's, under the `connector-sync` name and component, so no
+    /// gateway selector matches them.
+    pub fn sync_labels(&self) -> BTreeMap<String, String> {
+        labels::common_labels(
+            labels::COMPONENT_CONNECTOR_SYNC,
+            self.name,
+            &self.spec.ward_service_ref.name,
+            self.ward_code,
+            self.classification().as_str(),
+        )
+    }
+
+    /// Labels that select the sync pods.
+    pub fn sync_selector_labels(&self) -> BTreeMap<String, String> {
+        labels::selector_labels(labels::COMPONENT_CONNECTOR_SYNC, self.name)
+    }
+
     /// Metadata of a child the DataConnector owns: garbage collection deletes it.
     pub fn owned_metadata(&self, name: String) -> ObjectMeta {
+        self.owned_metadata_labelled(name, self.labels())
+    }
+
+    /// [`Self::owned_metadata`] with the sync labels.
+    pub fn owned_sync_metadata(&self, name: String) -> ObjectMeta {
+        self.owned_metadata_labelled(name, self.sync_labels())
+    }
+
+    fn owned_metadata_labelled(
+        &self,
+        name: String,
+        labels: BTreeMap<String, String>,
+    ) -> ObjectMeta {
         ObjectMeta {
             name: Some(name),
             namespace: Some(self.namespace.to_string()),
-            labels: Some(self.labels()),
+            labels: Some(labels),
             owner_references: Some(vec![self.owner.clone()]),
             ..ObjectMeta::default()
         }
@@ -130,9 +163,11 @@ pub fn effective_classification(spec: &DataConnectorSpec, ward: Classification) 
     spec.classification.unwrap_or(ward)
 }
 
-/// Every child of a proxy-mode DataConnector.
+/// Every child of a DataConnector.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Children {
+    /// Sync mode only: the snapshot volume, the schedule and its policy.
+    pub sync: Option<SyncChildren>,
     /// The gateway's identity, with no token automount.
     pub service_account: ServiceAccount,
     /// The gateway's configuration (never a credential).
@@ -142,6 +177,17 @@ pub struct Children {
     /// `<name>-connector`: the URL the ward calls.
     pub service: Service,
     /// Who may call the gateway, and what it may reach.
+    pub network_policy: NetworkPolicy,
+}
+
+/// The children only a sync connector has.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SyncChildren {
+    /// `<name>-connector-data`: the snapshots the gateway serves.
+    pub pvc: PersistentVolumeClaim,
+    /// `<name>-sync`: `wardops gateway sync` on `spec.schedule`.
+    pub cron_job: CronJob,
+    /// `<name>-sync`: the sync pods reach the source and DNS, nothing calls them.
     pub network_policy: NetworkPolicy,
 }
 
@@ -156,22 +202,35 @@ pub enum Child {
     Service(Box<Service>),
     /// See [`Children::deployment`] (boxed: by far the largest child).
     Deployment(Box<Deployment>),
-    /// See [`Children::network_policy`].
+    /// See [`Children::network_policy`] and [`SyncChildren::network_policy`].
     NetworkPolicy(NetworkPolicy),
+    /// See [`SyncChildren::pvc`] (boxed: large).
+    Pvc(Box<PersistentVolumeClaim>),
+    /// See [`SyncChildren::cron_job`] (boxed: large).
+    CronJob(Box<CronJob>),
 }
 
 impl Children {
     /// The one apply order, used by the reconcile and by `wardops render`: the
     /// identity and configuration before the pod that uses them, and the
-    /// NetworkPolicy with the pod (a new pod is isolated as soon as it runs).
-    pub fn in_apply_order(self) -> [Child; 5] {
-        [
+    /// NetworkPolicy with the pod (a new pod is isolated as soon as it runs);
+    /// in sync mode the volume before the gateway that mounts it, and the
+    /// CronJob last.
+    pub fn in_apply_order(self) -> Vec<Child> {
+        let mut out = vec![
             Child::ServiceAccount(self.service_account),
             Child::ConfigMap(self.config_map),
             Child::Service(Box::new(self.service)),
             Child::NetworkPolicy(self.network_policy),
-            Child::Deployment(Box::new(self.deployment)),
-        ]
+        ];
+        let sync = self.sync.map(|s| {
+            out.push(Child::Pvc(Box::new(s.pvc)));
+            out.push(Child::NetworkPolicy(s.network_policy));
+            Child::CronJob(Box::new(s.cron_job))
+        });
+        out.push(Child::Deployment(Box::new(self.deployment)));
+        out.extend(sync);
+        out
     }
 }
 
@@ -193,7 +252,13 @@ pub fn children(input: &BuildInput) -> Result<Children, BuildError> {
     config
         .validate()
         .map_err(|e| BuildError::Config(e.to_string()))?;
+    let sync = (ctx.spec.mode == ConnectorMode::Sync).then(|| SyncChildren {
+        pvc: sync::pvc(&ctx),
+        cron_job: sync::cron_job(&ctx, &config),
+        network_policy: network_policy::sync_network_policy(&ctx),
+    });
     Ok(Children {
+        sync,
         service_account: service_account::service_account(&ctx),
         config_map: config_map::config_map(&ctx, &config),
         deployment: deployment::deployment(&ctx, &config),
@@ -202,10 +267,28 @@ pub fn children(input: &BuildInput) -> Result<Children, BuildError> {
     })
 }
 
+/// The Job a `wardops.io/sync-now` value starts (see [`sync::sync_now_job`]).
+pub fn sync_now_job(input: &BuildInput, value: &str) -> Result<Job, BuildError> {
+    let ctx = BuildContext::new(input)?;
+    let config = config_map::gateway_config(&ctx);
+    Ok(sync::sync_now_job(&ctx, &config, value))
+}
+
 /// Name of the gateway's Deployment, Service, ServiceAccount and
 /// NetworkPolicy: `<name>-connector`.
 pub fn gateway_name(connector: &str) -> String {
     labels::connector_gateway_name(connector)
+}
+
+/// Name of a sync connector's snapshot volume: `<name>-connector-data`.
+pub fn data_claim_name(connector: &str) -> String {
+    format!("{}-data", labels::connector_gateway_name(connector))
+}
+
+/// Name of a sync connector's CronJob and its NetworkPolicy: `<name>-sync`
+/// (a CronJob name has at most 52 characters; 40 + 5).
+pub fn sync_name(connector: &str) -> String {
+    format!("{connector}-sync")
 }
 
 /// Name of the gateway's ConfigMap: `<name>-connector-config`.

@@ -15,21 +15,40 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{BuildContext, gateway_name};
-use crate::api::data_connector::AuthType;
+use super::{BuildContext, gateway_name, sync_name};
+use crate::api::data_connector::{AuthType, ConnectorMode};
 use crate::controller::labels;
 use crate::controller::ward_service::build::network_policy::{
     at_or_above, dns_egress, match_labels,
 };
 
-/// The NetworkPolicy.
+/// The gateway's NetworkPolicy. A sync gateway serves files and calls
+/// nothing: no egress at all.
 pub fn network_policy(ctx: &BuildContext) -> NetworkPolicy {
+    let egress = match ctx.spec.mode {
+        ConnectorMode::Proxy => egress_rules(ctx),
+        ConnectorMode::Sync => Vec::new(),
+    };
     NetworkPolicy {
         metadata: ctx.owned_metadata(gateway_name(ctx.name)),
         spec: Some(NetworkPolicySpec {
             pod_selector: Some(match_labels(ctx.selector_labels())),
             policy_types: Some(vec!["Ingress".to_string(), "Egress".to_string()]),
             ingress: Some(vec![ingress_rule(ctx)]),
+            egress: Some(egress),
+        }),
+    }
+}
+
+/// A sync connector's pull pods: nothing calls them; they reach the cluster
+/// DNS and the source only.
+pub fn sync_network_policy(ctx: &BuildContext) -> NetworkPolicy {
+    NetworkPolicy {
+        metadata: ctx.owned_metadata(sync_name(ctx.name)),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(match_labels(ctx.sync_selector_labels())),
+            policy_types: Some(vec!["Ingress".to_string(), "Egress".to_string()]),
+            ingress: Some(Vec::new()),
             egress: Some(egress_rules(ctx)),
         }),
     }

@@ -32,20 +32,32 @@ pub fn pvc(ctx: &BuildContext) -> Option<PersistentVolumeClaim> {
     };
     Some(PersistentVolumeClaim {
         metadata,
-        spec: Some(PersistentVolumeClaimSpec {
-            access_modes: Some(vec!["ReadWriteOnce".to_string()]),
-            resources: Some(VolumeResourceRequirements {
-                requests: Some(BTreeMap::from([(
-                    "storage".to_string(),
-                    Quantity(storage.size.clone()),
-                )])),
-                limits: None,
-            }),
-            storage_class_name: storage.storage_class_name.clone(),
-            ..PersistentVolumeClaimSpec::default()
-        }),
+        spec: Some(read_write_once(
+            &storage.size,
+            storage.storage_class_name.clone(),
+        )),
         ..PersistentVolumeClaim::default()
     })
+}
+
+/// A ReadWriteOnce claim of `size` in `storage_class_name` (the cluster
+/// default when `None`).
+pub fn read_write_once(
+    size: &str,
+    storage_class_name: Option<String>,
+) -> PersistentVolumeClaimSpec {
+    PersistentVolumeClaimSpec {
+        access_modes: Some(vec!["ReadWriteOnce".to_string()]),
+        resources: Some(VolumeResourceRequirements {
+            requests: Some(BTreeMap::from([(
+                "storage".to_string(),
+                Quantity(size.to_string()),
+            )])),
+            limits: None,
+        }),
+        storage_class_name,
+        ..PersistentVolumeClaimSpec::default()
+    }
 }
 
 #[cfg(test)]
