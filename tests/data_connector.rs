@@ -516,12 +516,13 @@ async fn sync_connector_pulls_on_demand_once_per_value_and_serves_without_creden
     assert_eq!(secrets_of(&pull), ["dan-cu"]);
     // The pull pods reach the source; the gateway reaches nothing.
     let nps = Api::<NetworkPolicy>::namespaced(c.clone(), n);
-    assert_eq!(
-        nps.get("dan-cu-connector").await?.spec.unwrap().egress,
-        Some(vec![])
-    );
+    // (An empty rule list comes back as none: with the policy type, nothing is allowed.)
+    let gateway_np = nps.get("dan-cu-connector").await?.spec.unwrap();
+    assert!(gateway_np.policy_types.unwrap().contains(&"Egress".to_string()));
+    assert!(gateway_np.egress.unwrap_or_default().is_empty());
     let pull_np = nps.get("dan-cu-sync").await?.spec.unwrap();
-    assert_eq!(pull_np.ingress, Some(vec![]));
+    assert!(pull_np.policy_types.as_ref().unwrap().contains(&"Ingress".to_string()));
+    assert!(pull_np.ingress.clone().unwrap_or_default().is_empty());
     assert_eq!(pull_np.egress.unwrap().len(), 2, "DNS and the source");
 
     // The ward is wired as for a proxy.

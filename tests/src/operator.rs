@@ -277,6 +277,8 @@ pub async fn operator() -> &'static Operator {
                 .and_then(|p| p.file_stem())
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "tests".into());
+            // The CRDs of this tree, whichever test binary runs first.
+            crate::install_crds();
             let op = OperatorBuilder::new(&test_name)
                 .args([
                     "--leader-election=false",
