@@ -1198,6 +1198,11 @@ async fn chart_rbac_is_enough_and_no_more_in_cluster_mode() {
         ("patch", "networkpolicies.networking.k8s.io"),
         ("create", "events.events.k8s.io"),
         ("list", "secrets"),
+        // A sync DataConnector's CronJob, its sync-now Jobs, and the pull
+        // pods' results.
+        ("create", "cronjobs.batch"),
+        ("create", "jobs.batch"),
+        ("list", "pods"),
     ] {
         assert!(
             release.can_i(verb, resource, o),
@@ -1240,8 +1245,6 @@ async fn chart_rbac_is_enough_and_no_more_in_cluster_mode() {
         ("list", "leases.coordination.k8s.io", Some(ns.name.as_str())),
         ("impersonate", "serviceaccounts", o),
         ("create", "serviceaccounts --subresource=token", o),
-        ("create", "cronjobs.batch", o),
-        ("list", "pods", o),
         ("create", "events", o),
         ("delete", "deployments.apps", o),
         ("update", "configmaps", o),
@@ -2023,6 +2026,10 @@ async fn operator_with_the_charts_identity_reconciles_the_samples() {
             operator.log_tail()
         )
     });
+
+    // The sample was changed by hand: gone, so a later apply of the samples
+    // meets no other field manager.
+    kubectl_ok(&[dc[0], dc[1], "delete", "dataconnector", "dat-dai"], None);
 
     // The rules are exactly the requests, both ways.
     let used = requests_by(&user, audit_offset);

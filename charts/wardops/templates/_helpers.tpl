@@ -179,11 +179,11 @@ Every rule says why it is needed; no wildcards. docs/rbac.md explains them.
 - apiGroups: ["batch"]
   resources: ["cronjobs"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
-# Its pulls: Jobs watched by label (the CronJob's, for status), and one created per new
-# wardops.io/sync-now value.
+# Its pulls: Jobs watched by label (the CronJob's, for status), one created per new
+# wardops.io/sync-now value, and those deleted when the connector goes back to mode proxy.
 - apiGroups: ["batch"]
   resources: ["jobs"]
-  verbs: ["list", "watch", "create"]
+  verbs: ["list", "watch", "create", "delete"]
 # The pods of those Jobs, watched by label: their termination message is the pull's
 # result (status.lastSyncResult, datasets). Never created, changed or exec'd into.
 - apiGroups: [""]

@@ -254,6 +254,11 @@ where
     let Some(live) = cached else {
         return Ok(false);
     };
+    // Already on its way out (finalizers, such as a claim's protection while a
+    // pod still uses it): asking again changes nothing.
+    if live.meta().deletion_timestamp.is_some() {
+        return Ok(false);
+    }
     let name = live.name_any();
     let api_err = |source| ApplyError::Api {
         kind: kind.clone(),

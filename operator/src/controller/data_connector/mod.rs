@@ -348,9 +348,11 @@ async fn sync_now(
     Ok(Some(value.clone()))
 }
 
-/// A proxy connector has no snapshot volume, CronJob or sync policy: those
-/// left from an earlier `mode: sync` are deleted (only when the caches hold
-/// them, so a steady proxy connector sends nothing).
+/// A proxy connector has no snapshot volume, CronJob, sync policy or pull
+/// Jobs: those left from an earlier `mode: sync` are deleted (only when the
+/// caches hold them, so a steady proxy connector sends nothing). The
+/// CronJob's Jobs go with it; the sync-now Jobs, owned by the connector, are
+/// deleted here, so no pod keeps the snapshot volume in use.
 async fn delete_sync_children(
     ctx: &Context,
     cache: &Caches,
@@ -368,6 +370,11 @@ async fn delete_sync_children(
         uid,
     )
     .await?;
+    for job in cache.jobs.state() {
+        if job.namespace().as_deref() == Some(ns) && instance_of(job.as_ref()) == Some(name) {
+            apply::delete_owned(client, ns, Some(job), uid).await?;
+        }
+    }
     let claim = build::data_claim_name(name);
     apply::delete_owned(client, ns, cache::get(&cache.pvcs, ns, &claim), uid).await?;
     Ok(())
