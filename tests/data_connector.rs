@@ -16,7 +16,7 @@ use wardops::api::{DataConnector, WardService};
 use wardops::controller::labels;
 use wardops::controller::ward_service::build::network_policy::selector_matches;
 use wardops_tests::ward::{create, put_secret, setup, ward_service};
-use wardops_tests::{TestNamespace, operator, wait_for};
+use wardops_tests::{TestNamespace, audit, operator, wait_for};
 
 use wardops_tests::ward::TIMEOUT;
 
@@ -518,10 +518,21 @@ async fn sync_connector_pulls_on_demand_once_per_value_and_serves_without_creden
     let nps = Api::<NetworkPolicy>::namespaced(c.clone(), n);
     // (An empty rule list comes back as none: with the policy type, nothing is allowed.)
     let gateway_np = nps.get("dan-cu-connector").await?.spec.unwrap();
-    assert!(gateway_np.policy_types.unwrap().contains(&"Egress".to_string()));
+    assert!(
+        gateway_np
+            .policy_types
+            .unwrap()
+            .contains(&"Egress".to_string())
+    );
     assert!(gateway_np.egress.unwrap_or_default().is_empty());
     let pull_np = nps.get("dan-cu-sync").await?.spec.unwrap();
-    assert!(pull_np.policy_types.as_ref().unwrap().contains(&"Ingress".to_string()));
+    assert!(
+        pull_np
+            .policy_types
+            .as_ref()
+            .unwrap()
+            .contains(&"Ingress".to_string())
+    );
     assert!(pull_np.ingress.clone().unwrap_or_default().is_empty());
     assert_eq!(pull_np.egress.unwrap().len(), 2, "DNS and the source");
 
@@ -570,6 +581,34 @@ async fn sync_connector_pulls_on_demand_once_per_value_and_serves_without_creden
         .filter(|e| e.reason.as_deref() == Some("SyncStarted"))
         .count();
     assert!(started >= 1, "a SyncStarted Event");
+
+    // Settled, a reconcile (a label on its CronJob) sends nothing.
+    let op = operator().await;
+    let quiet_from = std::cell::Cell::new(audit::mark()?);
+    wait_for("the operator to settle", TIMEOUT, || async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = audit::mark()?;
+        let quiet = audit::operator_requests(n, quiet_from.get(), Some(now))?.is_empty();
+        quiet_from.set(now);
+        Ok(quiet.then_some(()))
+    })
+    .await?;
+    let reconciles = r#"wardops_reconciles_total{kind="DataConnector"}"#;
+    let before = op.metric(reconciles)?.unwrap_or(0.0);
+    Api::<CronJob>::namespaced(c.clone(), n)
+        .patch(
+            "dan-cu-sync",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"example.org/idle-probe": "1"}}})),
+        )
+        .await?;
+    wait_for("a reconcile after the CronJob edit", TIMEOUT, || async {
+        Ok((op.metric(reconciles)?.unwrap_or(0.0) > before).then_some(()))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let during = audit::operator_requests(n, quiet_from.get(), None)?;
+    assert!(during.is_empty(), "requests at idle: {during:#?}");
     Ok(())
 }
 

@@ -662,32 +662,6 @@ async fn metrics_count_reconciles_without_object_names() -> Result<()> {
     Ok(())
 }
 
-/// Requests the operator (user agent `wardops/…`) sent for objects in `ns` or
-/// for Namespace `ns`, between two audit-log marks: every verb but `watch` (a
-/// watch opened before `from` is not a request sent after it).
-fn operator_requests(ns: &str, from: u64, to: Option<u64>) -> Result<Vec<String>> {
-    Ok(audit::events(from, to)?
-        .into_iter()
-        .filter(|e| {
-            let object = &e["objectRef"];
-            e["userAgent"]
-                .as_str()
-                .is_some_and(|ua| ua.starts_with("wardops/"))
-                && e["verb"] != "watch"
-                && e["stage"] != "ResponseStarted"
-                && (object["namespace"] == ns
-                    || (object["resource"] == "namespaces" && object["name"] == ns))
-        })
-        .map(|e| {
-            format!(
-                "{} {}",
-                e["verb"].as_str().unwrap_or_default(),
-                e["requestURI"].as_str().unwrap_or_default()
-            )
-        })
-        .collect())
-}
-
 #[tokio::test]
 async fn idle_cluster_gets_no_requests() -> Result<()> {
     let (c, ns) = setup("ws-idle", &[]).await?;
@@ -701,14 +675,14 @@ async fn idle_cluster_gets_no_requests() -> Result<()> {
     wait_for("the operator to settle", TIMEOUT, || async {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let now = audit::mark()?;
-        let quiet = operator_requests(&ns.name, quiet_from.get(), Some(now))?.is_empty();
+        let quiet = audit::operator_requests(&ns.name, quiet_from.get(), Some(now))?.is_empty();
         quiet_from.set(now);
         Ok(quiet.then_some(()))
     })
     .await?;
     let mark = quiet_from.get();
     assert!(
-        !operator_requests(&ns.name, converging, Some(mark))?.is_empty(),
+        !audit::operator_requests(&ns.name, converging, Some(mark))?.is_empty(),
         "the audit filter sees the operator's requests while converging"
     );
 
@@ -747,7 +721,7 @@ async fn idle_cluster_gets_no_requests() -> Result<()> {
     .await?;
     // Time for any request those reconciles would send to reach the audit log.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let during = operator_requests(&ns.name, mark, None)?;
+    let during = audit::operator_requests(&ns.name, mark, None)?;
     assert!(during.is_empty(), "requests at idle: {during:#?}");
     Ok(())
 }

@@ -48,3 +48,29 @@ pub fn events(from: u64, to: Option<u64>) -> Result<Vec<Value>> {
         .map(|l| serde_json::from_str(l).with_context(|| format!("an audit event: {l}")))
         .collect()
 }
+
+/// Requests the operator (user agent `wardops/…`) sent for objects in `ns` or
+/// for Namespace `ns`, between two audit-log marks: every verb but `watch` (a
+/// watch opened before `from` is not a request sent after it).
+pub fn operator_requests(ns: &str, from: u64, to: Option<u64>) -> Result<Vec<String>> {
+    Ok(events(from, to)?
+        .into_iter()
+        .filter(|e| {
+            let object = &e["objectRef"];
+            e["userAgent"]
+                .as_str()
+                .is_some_and(|ua| ua.starts_with("wardops/"))
+                && e["verb"] != "watch"
+                && e["stage"] != "ResponseStarted"
+                && (object["namespace"] == ns
+                    || (object["resource"] == "namespaces" && object["name"] == ns))
+        })
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["verb"].as_str().unwrap_or_default(),
+                e["requestURI"].as_str().unwrap_or_default()
+            )
+        })
+        .collect())
+}

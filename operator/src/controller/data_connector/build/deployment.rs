@@ -332,7 +332,7 @@ pub fn volume_mounts(ctx: &BuildContext, role: Role) -> Vec<VolumeMount> {
         mounts.push(VolumeMount {
             name: DATA_VOLUME.to_string(),
             mount_path: DATA_DIR.to_string(),
-            read_only: Some(role == Role::Gateway),
+            read_only: (role == Role::Gateway).then_some(true),
             ..VolumeMount::default()
         });
     }
@@ -361,7 +361,7 @@ fn volumes(ctx: &BuildContext, role: Role) -> Vec<Volume> {
             name: DATA_VOLUME.to_string(),
             persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
                 claim_name: data_claim_name(ctx.name),
-                read_only: Some(role == Role::Gateway),
+                read_only: (role == Role::Gateway).then_some(true),
             }),
             ..Volume::default()
         });

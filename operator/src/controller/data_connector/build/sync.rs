@@ -205,7 +205,7 @@ mod tests {
             mounts(&pod),
             [
                 ("config".to_string(), Some(true)),
-                (DATA_VOLUME.to_string(), Some(false)),
+                (DATA_VOLUME.to_string(), None),
                 (CREDENTIALS_VOLUME.to_string(), Some(true)),
             ]
         );
