@@ -547,9 +547,13 @@ fn rbac_is_least_privilege_and_every_rule_says_why() {
                 );
             }
             let resources = strings(&rule["resources"]);
+            // Secrets: read, plus create for a BackupPolicy's generated key;
+            // never update, patch or delete.
+            let create_secret = resources == ["secrets"] && verbs == ["create"];
             if resources
                 .iter()
                 .any(|r| r == "secrets" || r == "pods" || r == "namespaces")
+                && !create_secret
             {
                 assert!(
                     verbs.iter().all(|v| read.contains(v)),
@@ -568,9 +572,11 @@ fn rbac_is_least_privilege_and_every_rule_says_why() {
         } else {
             "ClusterRole"
         };
+        let mut secret_verbs = read.clone();
+        secret_verbs.insert("create".into());
         assert_eq!(
             verbs_on(&docs, controller_kind, "wardops-controller", "", "secrets"),
-            read
+            secret_verbs
         );
         assert_eq!(
             verbs_on(
@@ -1203,6 +1209,8 @@ async fn chart_rbac_is_enough_and_no_more_in_cluster_mode() {
         ("create", "cronjobs.batch"),
         ("create", "jobs.batch"),
         ("list", "pods"),
+        // A BackupPolicy's generated encryption key.
+        ("create", "secrets"),
     ] {
         assert!(
             release.can_i(verb, resource, o),
@@ -1224,7 +1232,6 @@ async fn chart_rbac_is_enough_and_no_more_in_cluster_mode() {
         ));
     }
     for (verb, resource, namespace) in [
-        ("create", "secrets", o),
         ("update", "secrets", o),
         ("delete", "secrets", o),
         ("create", "pods", o),
@@ -1678,8 +1685,9 @@ async fn operator_with_the_charts_identity_reconciles_the_samples() {
 
     // What the operator must never be able to do, asked as the operator.
     for (verb, resource, namespace) in [
-        ("create", "secrets", "phuong-hong-bang"),
         ("patch", "secrets", "phuong-hong-bang"),
+        ("update", "secrets", "phuong-hong-bang"),
+        ("delete", "secrets", "phuong-hong-bang"),
         ("delete", "namespaces", ""),
         ("create", "pods", "phuong-hong-bang"),
         (
@@ -2026,6 +2034,45 @@ async fn operator_with_the_charts_identity_reconciles_the_samples() {
             operator.log_tail()
         )
     });
+
+    // A BackupPolicy without spec.encryption: wardops generates its key.
+    let policy = serde_json::json!({
+        "apiVersion": "wardops.io/v1alpha1", "kind": "BackupPolicy",
+        "metadata": {"name": "rbac-key", "namespace": "phuong-hong-bang"},
+        "spec": {"target": {"wardServiceRef": {"name": "one-stop"}}, "schedule": "0 3 * * *",
+                 "retention": {"keepLast": 3}, "destination": {"pvc": {"claimName": "backups"}}}
+    });
+    kubectl_ok(
+        &["apply", "--server-side", "-f", "-"],
+        Some(&policy.to_string()),
+    );
+    wait_for(
+        "the generated backup key",
+        Duration::from_secs(90),
+        || async {
+            Ok(kubectl(
+                &[
+                    dc[0],
+                    dc[1],
+                    "get",
+                    "secret",
+                    "rbac-key-backup-key",
+                    "-o",
+                    "name",
+                ],
+                None,
+            )
+            .success
+            .then_some(()))
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", operator.log_tail()));
+    kubectl_ok(&[dc[0], dc[1], "delete", "backuppolicy", "rbac-key"], None);
+    kubectl_ok(
+        &[dc[0], dc[1], "delete", "secret", "rbac-key-backup-key"],
+        None,
+    );
 
     // The sample was changed by hand: gone, so a later apply of the samples
     // meets no other field manager.

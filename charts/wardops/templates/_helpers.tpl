@@ -124,15 +124,16 @@ Every rule says why it is needed; no wildcards. docs/rbac.md explains them.
 */}}
 {{- define "wardops.controllerRules" -}}
 # Exactly what the operator calls (a test compares these rules with the requests in the
-# API server's audit log of a run under them). WardServices and DataConnectors: listed
-# and watched into the operator's caches; WardServices also listed at start.
+# API server's audit log of a run under them). WardServices, DataConnectors and
+# BackupPolicies: listed and watched into the operator's caches; WardServices also listed
+# at start.
 - apiGroups: ["wardops.io"]
-  resources: ["wardservices", "dataconnectors"]
+  resources: ["wardservices", "dataconnectors", "backuppolicies"]
   verbs: ["list", "watch"]
 # Status subresource: the operator reports conditions and observedGeneration by
 # server-side apply (and a DataConnector's gateway URL).
 - apiGroups: ["wardops.io"]
-  resources: ["wardservices/status", "dataconnectors/status"]
+  resources: ["wardservices/status", "dataconnectors/status", "backuppolicies/status"]
   verbs: ["patch"]
 # Children carry an owner reference with blockOwnerDeletion, which the
 # OwnerReferencesPermissionEnforcement admission plugin allows only to who may update
@@ -174,27 +175,35 @@ Every rule says why it is needed; no wildcards. docs/rbac.md explains them.
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
-# A sync DataConnector's schedule: its CronJob, applied like the other children and
-# deleted when the connector goes back to mode proxy.
+# A sync DataConnector's schedule and a BackupPolicy's (one per target): CronJobs,
+# applied like the other children, deleted when a connector goes back to mode proxy or
+# a WardService is no longer a policy's target.
 - apiGroups: ["batch"]
   resources: ["cronjobs"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
-# Its pulls: Jobs watched by label (the CronJob's, for status), one created per new
-# wardops.io/sync-now value, and those deleted when the connector goes back to mode proxy.
+# Its pulls and backups: Jobs watched by label (the CronJobs', for status), one created
+# per new wardops.io/sync-now or wardops.io/backup-now value (per target), and a
+# connector's deleted when it goes back to mode proxy.
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["list", "watch", "create", "delete"]
-# The pods of those Jobs, watched by label: their termination message is the pull's
-# result (status.lastSyncResult, datasets). Never created, changed or exec'd into.
+# The pods of those Jobs, watched by label: their termination message is the pull's or
+# the backup's result (status). Never created, changed or exec'd into.
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["list", "watch"]
 # Secrets: metadata listed and watched (no values), and a referenced Secret read
 # once per resourceVersion to learn its key names: the operator checks that the keys
-# a spec names exist. It never keeps, logs or copies a value, and never writes.
+# a spec names exist. It never keeps, logs or copies a value.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch"]
+# One write: the encryption key of a BackupPolicy without spec.encryption, generated
+# once (random), owned by nothing so that it outlives the policy. Never updated,
+# patched or deleted.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["create"]
 # Events on wardops resources for every state change a person should see.
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]

@@ -43,6 +43,9 @@ pub const MAX_NAME_LENGTH: usize = 30;
 #[x_kube(validation = Rule::new(format!("!(self.classification in {}) || has(self.encryption)", classified_cel_list()))
     .message(kube::core::Message::Message(format!("spec.encryption: required when spec.classification is {} (set spec.encryption.keySecretRef)", classified_prose())))
     .field_path(".encryption"))]
+#[x_kube(validation = Rule::new(format!("!(self.classification in {}) || !has(self.destination.s3) || self.destination.s3.endpoint.startsWith('https://')", classified_cel_list()))
+    .message(kube::core::Message::Message(format!("spec.destination.s3.endpoint: must be an https:// URL when spec.classification is {}", classified_prose())))
+    .field_path(".destination.s3.endpoint"))]
 #[serde(rename_all = "camelCase")]
 pub struct BackupPolicySpec {
     /// Which WardServices to back up: one by name, or all that match a selector.
@@ -209,6 +212,13 @@ pub struct BackupPolicyStatus {
     /// Most recent failed backup of any target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failed_time: Option<Time>,
+    /// When the schedule next starts the backups (none while suspended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_schedule_time: Option<Time>,
+    /// The last value of the `wardops.io/backup-now` annotation acted on: a
+    /// new value starts one backup Job per target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_backup_now: Option<String>,
     /// One entry per target WardService.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["wardService"]))]
@@ -232,4 +242,25 @@ pub struct BackupTargetStatus {
     /// When its last backup failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failed_time: Option<Time>,
+    /// The snapshot of its last successful backup.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        rename = "lastSnapshotID"
+    )]
+    pub last_snapshot_id: Option<String>,
+    /// Bytes of data that backup read (the size of the ward's data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_snapshot_bytes: Option<u64>,
+    /// Bytes that backup added to the repository (after deduplication).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_bytes_added: Option<u64>,
+    /// Why this target is not backed up (`NoStorage`,
+    /// `ClassificationMismatch`), or why its last backup failed; empty when
+    /// all is well.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The message that goes with `reason`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }

@@ -50,6 +50,14 @@ pub const COMPONENT_CONNECTOR_SYNC: &str = "connector-sync";
 pub const CONNECTOR_DATA_LABEL: &str = "wardops.io/connector-data";
 /// On a DataConnector: a new value starts one sync at once.
 pub const SYNC_NOW_ANNOTATION: &str = "wardops.io/sync-now";
+/// `app.kubernetes.io/component` (and name) of a BackupPolicy's CronJobs,
+/// Jobs and backup pods.
+pub const COMPONENT_BACKUP: &str = "backup";
+/// On a BackupPolicy: a new value starts one backup of every target at once.
+pub const BACKUP_NOW_ANNOTATION: &str = "wardops.io/backup-now";
+/// On the encryption key Secret wardops generates: the BackupPolicy it was
+/// made for (the Secret outlives it).
+pub const BACKUP_POLICY_LABEL: &str = "wardops.io/backup-policy";
 
 /// The recommended label that names the instance: a child's owner's name.
 pub const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";

@@ -12,6 +12,7 @@ use crate::runtime::metrics::Metrics;
 use crate::runtime::settings::WorkloadSettings;
 
 pub mod apply;
+pub mod backup_policy;
 pub mod cache;
 pub mod conditions;
 pub mod data_connector;

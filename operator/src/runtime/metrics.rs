@@ -52,6 +52,10 @@ pub type CacheCounter = Box<dyn Fn() -> Vec<(CacheLabels, i64)> + Send + Sync>;
 /// caches), so deleted resources disappear from the gauge by themselves.
 pub type ReadyCounter = Box<dyn Fn() -> Vec<(ReadyLabels, i64)> + Send + Sync>;
 
+/// The backup health, read at scrape time: BackupPolicies overdue, and the
+/// oldest last successful backup of any target (seconds since the epoch).
+pub type BackupHealth = Box<dyn Fn() -> (i64, Option<i64>) + Send + Sync>;
+
 /// All metrics of the operator.
 pub struct Metrics {
     registry: Registry,
@@ -63,6 +67,9 @@ pub struct Metrics {
     ready_sources: std::sync::Mutex<Vec<ReadyCounter>>,
     cache_objects: Family<CacheLabels, Gauge>,
     cache_sources: std::sync::Mutex<Vec<CacheCounter>>,
+    backups_overdue: Gauge<i64, AtomicI64>,
+    backup_oldest_success: Gauge<i64, AtomicI64>,
+    backup_source: std::sync::Mutex<Option<BackupHealth>>,
 }
 
 impl Default for Metrics {
@@ -103,12 +110,16 @@ impl Default for Metrics {
             "1 while this replica is the leader",
             leader.clone(),
         );
-        // Registered now so dashboards and alerts have the series; the
-        // BackupPolicy controller (a later release) sets it. Until then: 0.
         registry.register(
             "backup_policies_overdue",
-            "BackupPolicies whose last successful backup is older than their expected window",
-            backups_overdue,
+            "BackupPolicies with a target whose last successful backup is older than its schedule allows (the first scheduled time after it, plus an hour)",
+            backups_overdue.clone(),
+        );
+        let backup_oldest_success = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "backup_last_success_timestamp_seconds",
+            "The oldest last successful backup of any BackupPolicy target (0 before the first)",
+            backup_oldest_success.clone(),
         );
         Metrics {
             registry,
@@ -120,6 +131,9 @@ impl Default for Metrics {
             ready_sources: std::sync::Mutex::new(Vec::new()),
             cache_objects,
             cache_sources: std::sync::Mutex::new(Vec::new()),
+            backups_overdue,
+            backup_oldest_success,
+            backup_source: std::sync::Mutex::new(None),
         }
     }
 }
@@ -167,8 +181,22 @@ impl Metrics {
         }
     }
 
+    /// Sets the source of the backup gauges, read at every scrape.
+    pub fn set_backup_source(&self, source: BackupHealth) {
+        if let Ok(mut s) = self.backup_source.lock() {
+            *s = Some(source);
+        }
+    }
+
     /// The metrics in Prometheus text format.
     pub fn encode(&self) -> String {
+        if let Ok(source) = self.backup_source.lock()
+            && let Some(source) = source.as_ref()
+        {
+            let (overdue, oldest) = source();
+            self.backups_overdue.set(overdue);
+            self.backup_oldest_success.set(oldest.unwrap_or(0));
+        }
         self.resources.clear();
         if let Ok(sources) = self.ready_sources.lock() {
             for source in sources.iter() {

@@ -12,7 +12,7 @@ use kube_lease_manager::LeaseManagerError;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::api::{DataConnector, WardService};
+use crate::api::{BackupPolicy, DataConnector, WardService};
 use crate::controller::{self, Context};
 
 pub mod crd_check;
@@ -259,6 +259,8 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
     let mut states = Vec::new();
     let mut dc_stores: Vec<Store<DataConnector>> = Vec::new();
     let mut dc_states = Vec::new();
+    let mut bp_stores: Vec<Store<BackupPolicy>> = Vec::new();
+    let mut bp_states = Vec::new();
     // Both kinds' controllers, as one list of futures of one type.
     let mut runs: Vec<futures::future::BoxFuture<'_, ()>> = Vec::new();
     for ns in &namespaces {
@@ -280,8 +282,18 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
         dc_stores.push(store);
         dc_states.push(state);
         runs.push(fut.boxed());
+        let mut rx = stop_rx.clone();
+        let shutdown = async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let (store, state, fut) =
+            controller::backup_policy::controller(ctx.clone(), ns.as_deref(), shutdown);
+        bp_stores.push(store);
+        bp_states.push(state);
+        runs.push(fut.boxed());
     }
-    let (gauge_stores, gauge_dc_stores) = (stores.clone(), dc_stores.clone());
+    let (gauge_stores, gauge_dc_stores, gauge_bp_stores) =
+        (stores.clone(), dc_stores.clone(), bp_stores.clone());
     metrics.add_ready_source(Box::new(move || {
         gauge_stores
             .iter()
@@ -291,15 +303,36 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
                     .iter()
                     .flat_map(controller::data_connector::ready_counts),
             )
+            .chain(
+                gauge_bp_stores
+                    .iter()
+                    .flat_map(controller::backup_policy::ready_counts),
+            )
             .collect()
     }));
+    let health_stores = bp_stores.clone();
+    metrics.set_backup_source(Box::new(move || {
+        let now = k8s_openapi::jiff::Timestamp::now();
+        health_stores
+            .iter()
+            .fold((0, None), |(overdue, oldest), s| {
+                let (o, old) = controller::backup_policy::backup_health(s, now);
+                let oldest = match (oldest, old) {
+                    (Some(a), Some(b)) => Some(std::cmp::min(a, b)),
+                    (a, b) => a.or(b),
+                };
+                (overdue + o, oldest)
+            })
+    }));
+    let size_bp_states = bp_states.clone();
     let (size_states, size_dc_states) = (states.clone(), dc_states.clone());
     metrics.add_cache_source(Box::new(move || {
         let mut sizes: BTreeMap<&'static str, i64> = BTreeMap::new();
         let all = size_states
             .iter()
             .flat_map(|s| s.cache.sizes())
-            .chain(size_dc_states.iter().flat_map(|s| s.cache.sizes()));
+            .chain(size_dc_states.iter().flat_map(|s| s.cache.sizes()))
+            .chain(size_bp_states.iter().flat_map(|s| s.cache.sizes()));
         for (cache, n) in all {
             *sizes.entry(cache).or_default() += i64::try_from(n).unwrap_or(i64::MAX);
         }
@@ -315,7 +348,9 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
         while !(stores.iter().all(controller::cache::is_ready)
             && states.iter().all(|s| s.cache.is_ready())
             && dc_stores.iter().all(controller::cache::is_ready)
-            && dc_states.iter().all(|s| s.cache.is_ready()))
+            && dc_states.iter().all(|s| s.cache.is_ready())
+            && bp_stores.iter().all(controller::cache::is_ready)
+            && bp_states.iter().all(|s| s.cache.is_ready()))
         {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
