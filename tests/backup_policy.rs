@@ -372,7 +372,7 @@ async fn a_failed_backup_is_reported_with_an_event() -> Result<()> {
     .await?;
     let t = target(&bp, "one-stop").unwrap();
     assert!(
-        t.message.as_deref().unwrap().starts_with("WrongKey: "),
+        t.message.as_deref().unwrap().starts_with("WrongPassword: "),
         "{t:?}"
     );
     assert!(t.last_failed_time.is_some() && t.last_successful_time.is_none());

@@ -203,7 +203,7 @@ mod tests {
     }
 
     const OK: &str = r#"{"result":"Succeeded","snapshotID":"4bd1a9e2","filesNew":3,"filesChanged":0,"filesUnmodified":0,"bytesAdded":120,"bytesProcessed":4096,"durationSeconds":1.5}"#;
-    const BAD: &str = r#"{"result":"Failed","reason":"WrongKey","message":"opening the repository: the key does not open it"}"#;
+    const BAD: &str = r#"{"result":"Failed","reason":"WrongPassword","message":"opening the repository: the key does not open it"}"#;
 
     #[test]
     fn successes_and_failures_of_a_target() {
@@ -216,7 +216,7 @@ mod tests {
         assert_eq!(first.reason, None);
         let then = observe_target([&ok, &bad], &first);
         assert_eq!(then.reason.as_deref(), Some(BACKUP_FAILED));
-        assert!(then.message.as_deref().unwrap().starts_with("WrongKey: "));
+        assert!(then.message.as_deref().unwrap().starts_with("WrongPassword: "));
         assert_eq!(then.last_snapshot_id.as_deref(), Some("4bd1a9e2"));
         let again = pod("2026-11-29T01:30:05Z", 0, OK);
         let healed = observe_target([&bad, &again], &then);
