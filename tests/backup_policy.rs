@@ -485,3 +485,225 @@ async fn a_target_above_the_policy_is_refused_and_classified_s3_needs_https() ->
     );
     Ok(())
 }
+
+/// A Restore `name` of WardService `ward` from policy `nightly`, `extra` merged into spec.
+async fn create_restore(c: &Client, ns: &str, name: &str, ward: &str, extra: Value) -> Result<()> {
+    let mut spec =
+        json!({"backupPolicyRef": {"name": "nightly"}, "wardServiceRef": {"name": ward}});
+    if let (Some(s), Value::Object(e)) = (spec.as_object_mut(), extra) {
+        s.extend(e);
+    }
+    let r: wardops::api::Restore = serde_json::from_value(json!({
+        "apiVersion": "wardops.io/v1alpha1", "kind": "Restore",
+        "metadata": {"name": name}, "spec": spec,
+    }))?;
+    Api::<wardops::api::Restore>::namespaced(c.clone(), ns)
+        .create(&PostParams::default(), &r)
+        .await?;
+    Ok(())
+}
+
+/// Waits until Restore `name` reaches `phase`; returns it.
+async fn wait_restore(
+    c: &Client,
+    ns: &str,
+    name: &str,
+    phase: &str,
+) -> Result<wardops::api::Restore> {
+    let api = Api::<wardops::api::Restore>::namespaced(c.clone(), ns);
+    wait_for(&format!("Restore {name} {phase}"), TIMEOUT, || {
+        let api = api.clone();
+        async move {
+            let r = api.get(name).await?;
+            let now = serde_json::to_value(r.status.as_ref().map(|s| s.phase))?;
+            if now == phase {
+                Ok(Some(r))
+            } else {
+                Err(anyhow!("now {:?}", r.status))
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_restore_in_place_stops_the_ward_restores_and_starts_it_again() -> Result<()> {
+    let (c, ns) = setup("rst-in-place", &[]).await?;
+    let n = ns.name.as_str();
+    put_secret(&c, n, "backup-key", &[("password", "k")]).await?;
+    create_backup_claim(&c, n).await?;
+    create_target(&c, n, "one-stop", with_storage()).await?;
+    create_policy(&c, n, json!({})).await?;
+    wait_policy(&c, n, "Ready", |bp| {
+        (condition(bp, "Ready")?.0 == "True").then_some(())
+    })
+    .await?;
+    let pods = Api::<Pod>::namespaced(c.clone(), n);
+    let ward_pods = || {
+        let pods = pods.clone();
+        async move {
+            Ok::<usize, anyhow::Error>(
+                pods.list(&ListParams::default().labels(
+                    "app.kubernetes.io/instance=one-stop,app.kubernetes.io/name=ward-service",
+                ))
+                .await?
+                .items
+                .len(),
+            )
+        }
+    };
+    wait_for("the ward running", TIMEOUT, || async {
+        Ok((ward_pods().await? > 0).then_some(()))
+    })
+    .await?;
+    let deployments = Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(c.clone(), n);
+    create_restore(&c, n, "after-incident", "one-stop", json!({})).await?;
+    // Stopped through its WardService while the Job ran: the WardService
+    // said so, and its Deployment went to zero.
+    let wards = Api::<wardops::api::WardService>::namespaced(c.clone(), n);
+    let stopped = wait_for("the ward stopped for the restore", TIMEOUT, || async {
+        let ws = wards.get("one-stop").await?;
+        let ready = ws
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready").cloned());
+        Ok(ready.filter(|r| r.reason == "Restoring"))
+    })
+    .await;
+    let r = wait_restore(&c, n, "after-incident", "Succeeded").await?;
+    let st = r.status.unwrap();
+    assert_eq!(st.snapshot_id.as_deref(), Some("a1b2c3d4"));
+    assert_eq!(st.bytes_restored, Some(4096));
+    assert!(st.start_time.is_some() && st.completion_time.is_some());
+    // The Job wrote into the ward's own claim.
+    let job = Api::<Job>::namespaced(c.clone(), n)
+        .get("after-incident-restore")
+        .await?;
+    let pod = job.spec.unwrap().template.spec.unwrap();
+    assert!(pod.volumes.unwrap().iter().any(|v| {
+        v.persistent_volume_claim
+            .as_ref()
+            .is_some_and(|p| p.claim_name == "one-stop-data" && p.read_only.is_none())
+    }));
+    // Back up: the annotation gone, the Deployment at its replicas, Ready again.
+    wait_for("the ward started again", TIMEOUT, || async {
+        let ws = wards.get("one-stop").await?;
+        let d = deployments.get("one-stop").await?;
+        let back = labels::restoring_by(&ws).is_none()
+            && d.spec.and_then(|s| s.replicas) == Some(1)
+            && ws.status.is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True")
+            });
+        Ok(back.then_some(()))
+    })
+    .await?;
+    // The stop was seen (the Job ran while the ward had no pod).
+    assert!(
+        stopped.is_ok(),
+        "the ward was never reported Restoring: {stopped:?}"
+    );
+    // A finished Restore cannot be changed.
+    let r = kubectl(
+        &[
+            "-n",
+            n,
+            "patch",
+            "restore",
+            "after-incident",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"snapshot":"0123abcd"}}"#,
+        ],
+        None,
+    );
+    assert!(
+        !r.success && r.stderr.contains("a Restore cannot be changed"),
+        "{}",
+        r.stderr
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_restore_into_a_new_claim_leaves_the_ward_running_and_keeps_the_claim() -> Result<()> {
+    let (c, ns) = setup("rst-claim", &[]).await?;
+    let n = ns.name.as_str();
+    put_secret(&c, n, "backup-key", &[("password", "k")]).await?;
+    create_backup_claim(&c, n).await?;
+    create_target(&c, n, "one-stop", with_storage()).await?;
+    create_policy(&c, n, json!({})).await?;
+    create_restore(
+        &c,
+        n,
+        "inspect",
+        "one-stop",
+        json!({"targetClaim": "one-stop-inspect"}),
+    )
+    .await?;
+    wait_restore(&c, n, "inspect", "Succeeded").await?;
+    let claims = Api::<PersistentVolumeClaim>::namespaced(c.clone(), n);
+    let claim = claims.get("one-stop-inspect").await?;
+    assert!(
+        claim.metadata.owner_references.is_none(),
+        "owned by nothing"
+    );
+    let ws = Api::<wardops::api::WardService>::namespaced(c.clone(), n)
+        .get("one-stop")
+        .await?;
+    assert!(labels::restoring_by(&ws).is_none(), "never stopped");
+    Api::<wardops::api::Restore>::namespaced(c.clone(), n)
+        .delete("inspect", &DeleteParams::default())
+        .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        claims.get_opt("one-stop-inspect").await?.is_some(),
+        "deleting a Restore deletes no data"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_restore_across_classifications_is_refused() -> Result<()> {
+    let (c, ns) = setup(
+        "rst-class",
+        &[("wardops.io/classification", "confidential")],
+    )
+    .await?;
+    let n = ns.name.as_str();
+    put_secret(&c, n, "backup-key", &[("password", "k")]).await?;
+    create_backup_claim(&c, n).await?;
+    create_target(
+        &c,
+        n,
+        "records",
+        json!({"classification": "confidential", "storage": {"size": "1Gi"}}),
+    )
+    .await?;
+    create_policy(&c, n, json!({})).await?;
+    create_restore(&c, n, "wrong-level", "records", json!({})).await?;
+    let r = wait_restore(&c, n, "wrong-level", "Failed").await?;
+    let ready = r
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(ready.reason, "ClassificationMismatch");
+    assert!(
+        Api::<Job>::namespaced(c.clone(), n)
+            .get_opt("wrong-level-restore")
+            .await?
+            .is_none()
+    );
+    let ws = Api::<wardops::api::WardService>::namespaced(c.clone(), n)
+        .get("records")
+        .await?;
+    assert!(
+        labels::restoring_by(&ws).is_none(),
+        "the ward was not touched"
+    );
+    Ok(())
+}

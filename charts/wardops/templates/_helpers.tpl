@@ -124,16 +124,22 @@ Every rule says why it is needed; no wildcards. docs/rbac.md explains them.
 */}}
 {{- define "wardops.controllerRules" -}}
 # Exactly what the operator calls (a test compares these rules with the requests in the
-# API server's audit log of a run under them). WardServices, DataConnectors and
-# BackupPolicies: listed and watched into the operator's caches; WardServices also listed
-# at start.
+# API server's audit log of a run under them). WardServices, DataConnectors,
+# BackupPolicies and Restores: listed and watched into the operator's caches;
+# WardServices also listed at start.
 - apiGroups: ["wardops.io"]
-  resources: ["wardservices", "dataconnectors", "backuppolicies"]
+  resources: ["wardservices", "dataconnectors", "backuppolicies", "restores"]
   verbs: ["list", "watch"]
+# A Restore in place stops its WardService through it: the wardops.io/restore
+# annotation, set and removed by a merge patch (the WardService controller then scales
+# the ward to zero). Nothing else of a WardService is ever written.
+- apiGroups: ["wardops.io"]
+  resources: ["wardservices"]
+  verbs: ["patch"]
 # Status subresource: the operator reports conditions and observedGeneration by
 # server-side apply (and a DataConnector's gateway URL).
 - apiGroups: ["wardops.io"]
-  resources: ["wardservices/status", "dataconnectors/status", "backuppolicies/status"]
+  resources: ["wardservices/status", "dataconnectors/status", "backuppolicies/status", "restores/status"]
   verbs: ["patch"]
 # Children carry an owner reference with blockOwnerDeletion, which the
 # OwnerReferencesPermissionEnforcement admission plugin allows only to who may update

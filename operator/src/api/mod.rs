@@ -3,12 +3,14 @@
 pub mod backup_policy;
 pub mod common;
 pub mod data_connector;
+pub mod restore;
 pub mod validation;
 pub mod ward_service;
 
 pub use backup_policy::{BackupPolicy, BackupPolicySpec, BackupPolicyStatus};
 pub use common::{Classification, LocalObjectRef, SecretKeyRef, SecretRef};
 pub use data_connector::{DataConnector, DataConnectorSpec, DataConnectorStatus};
+pub use restore::{Restore, RestoreSpec, RestoreStatus};
 pub use ward_service::{WardService, WardServiceSpec, WardServiceStatus};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -20,6 +22,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         WardService::crd(),
         DataConnector::crd(),
         BackupPolicy::crd(),
+        Restore::crd(),
     ]
 }
 

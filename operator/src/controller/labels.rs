@@ -53,8 +53,25 @@ pub const SYNC_NOW_ANNOTATION: &str = "wardops.io/sync-now";
 /// `app.kubernetes.io/component` (and name) of a BackupPolicy's CronJobs,
 /// Jobs and backup pods.
 pub const COMPONENT_BACKUP: &str = "backup";
+/// `app.kubernetes.io/component` (and name) of a Restore's Job and pod.
+pub const COMPONENT_RESTORE: &str = "restore";
 /// On a BackupPolicy: a new value starts one backup of every target at once.
 pub const BACKUP_NOW_ANNOTATION: &str = "wardops.io/backup-now";
+/// On a WardService: the Restore that has stopped it (its pods scaled to
+/// zero, its autoscaler and disruption budget removed) to restore its data
+/// in place. Set and removed by the Restore controller only.
+pub const RESTORE_ANNOTATION: &str = "wardops.io/restore";
+
+/// The Restore that has stopped `ward`, if any.
+pub fn restoring_by<K: kube::Resource>(ward: &K) -> Option<&str> {
+    ward.meta()
+        .annotations
+        .as_ref()?
+        .get(RESTORE_ANNOTATION)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+}
+
 /// On the encryption key Secret wardops generates: the BackupPolicy it was
 /// made for (the Secret outlives it).
 pub const BACKUP_POLICY_LABEL: &str = "wardops.io/backup-policy";

@@ -12,7 +12,7 @@ use kube_lease_manager::LeaseManagerError;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::api::{BackupPolicy, DataConnector, WardService};
+use crate::api::{BackupPolicy, DataConnector, Restore, WardService};
 use crate::controller::{self, Context};
 
 pub mod crd_check;
@@ -261,6 +261,8 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
     let mut dc_states = Vec::new();
     let mut bp_stores: Vec<Store<BackupPolicy>> = Vec::new();
     let mut bp_states = Vec::new();
+    let mut rst_stores: Vec<Store<Restore>> = Vec::new();
+    let mut rst_states = Vec::new();
     // Both kinds' controllers, as one list of futures of one type.
     let mut runs: Vec<futures::future::BoxFuture<'_, ()>> = Vec::new();
     for ns in &namespaces {
@@ -291,9 +293,22 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
         bp_stores.push(store);
         bp_states.push(state);
         runs.push(fut.boxed());
+        let mut rx = stop_rx.clone();
+        let shutdown = async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let (store, state, fut) =
+            controller::restore::controller(ctx.clone(), ns.as_deref(), shutdown);
+        rst_stores.push(store);
+        rst_states.push(state);
+        runs.push(fut.boxed());
     }
-    let (gauge_stores, gauge_dc_stores, gauge_bp_stores) =
-        (stores.clone(), dc_stores.clone(), bp_stores.clone());
+    let (gauge_stores, gauge_dc_stores, gauge_bp_stores, gauge_rst_stores) = (
+        stores.clone(),
+        dc_stores.clone(),
+        bp_stores.clone(),
+        rst_stores.clone(),
+    );
     metrics.add_ready_source(Box::new(move || {
         gauge_stores
             .iter()
@@ -307,6 +322,11 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
                 gauge_bp_stores
                     .iter()
                     .flat_map(controller::backup_policy::ready_counts),
+            )
+            .chain(
+                gauge_rst_stores
+                    .iter()
+                    .flat_map(controller::restore::ready_counts),
             )
             .collect()
     }));
@@ -324,7 +344,7 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
                 (overdue + o, oldest)
             })
     }));
-    let size_bp_states = bp_states.clone();
+    let (size_bp_states, size_rst_states) = (bp_states.clone(), rst_states.clone());
     let (size_states, size_dc_states) = (states.clone(), dc_states.clone());
     metrics.add_cache_source(Box::new(move || {
         let mut sizes: BTreeMap<&'static str, i64> = BTreeMap::new();
@@ -332,7 +352,8 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
             .iter()
             .flat_map(|s| s.cache.sizes())
             .chain(size_dc_states.iter().flat_map(|s| s.cache.sizes()))
-            .chain(size_bp_states.iter().flat_map(|s| s.cache.sizes()));
+            .chain(size_bp_states.iter().flat_map(|s| s.cache.sizes()))
+            .chain(size_rst_states.iter().flat_map(|s| s.cache.sizes()));
         for (cache, n) in all {
             *sizes.entry(cache).or_default() += i64::try_from(n).unwrap_or(i64::MAX);
         }
@@ -350,7 +371,9 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
             && dc_stores.iter().all(controller::cache::is_ready)
             && dc_states.iter().all(|s| s.cache.is_ready())
             && bp_stores.iter().all(controller::cache::is_ready)
-            && bp_states.iter().all(|s| s.cache.is_ready()))
+            && bp_states.iter().all(|s| s.cache.is_ready())
+            && rst_stores.iter().all(controller::cache::is_ready)
+            && rst_states.iter().all(|s| s.cache.is_ready()))
         {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

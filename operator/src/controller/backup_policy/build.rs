@@ -233,46 +233,40 @@ fn job_spec(input: &TargetInput) -> Result<JobSpec, BuildError> {
     })
 }
 
-fn pod_spec(input: &TargetInput) -> Result<PodSpec, BuildError> {
-    let (_, policy_name, ward_name) = owned(input, String::new())?;
+/// The repository arguments every `wardops backup|forget|restore` of a
+/// target takes: its repository, key file, host and tag, S3 credentials.
+fn repository_args(input: &TargetInput, ward_name: &str) -> Vec<String> {
     let namespace = input.policy.metadata.namespace.clone().unwrap_or_default();
     let spec = &input.policy.spec;
-    let s = input.settings;
-    let classified = level(input).is_classified();
-    let repo = repository(spec, &namespace, &ward_name);
     let mut common = vec![
         "--repository".to_string(),
-        repo,
+        repository(spec, &namespace, ward_name),
         "--password-file".to_string(),
         format!("{KEY_DIR}/{KEY_FILE}"),
         "--host".to_string(),
-        ward_name.clone(),
+        ward_name.to_string(),
         "--tag".to_string(),
         format!("{namespace}.{ward_name}"),
     ];
     if spec.destination.s3.is_some() {
         common.extend(["--s3-credentials-dir".to_string(), S3_DIR.to_string()]);
     }
-    let mut backup_args = vec!["backup".to_string()];
-    backup_args.extend(common.clone());
-    backup_args.extend(["--source".to_string(), SOURCE_DIR.to_string()]);
-    let r = &spec.retention;
-    let mut forget_args = vec!["forget".to_string()];
-    forget_args.extend(common);
-    for (flag, n) in [
-        ("--keep-last", r.keep_last),
-        ("--keep-daily", r.keep_daily),
-        ("--keep-weekly", r.keep_weekly),
-        ("--keep-monthly", r.keep_monthly),
-    ] {
-        if let Some(n) = n {
-            forget_args.extend([flag.to_string(), n.to_string()]);
-        }
-    }
-    let image = spec.image.clone().unwrap_or_else(|| s.backup_image.clone());
-    let container = |name: &str, args: Vec<String>, mounts: Vec<VolumeMount>| Container {
+    common
+}
+
+/// A container of a backup or restore pod: the wardops image, restricted,
+/// its result line as termination message.
+fn tool_container(
+    input: &TargetInput,
+    name: &str,
+    args: Vec<String>,
+    mounts: Vec<VolumeMount>,
+) -> Container {
+    let spec = &input.policy.spec;
+    let s = input.settings;
+    Container {
         name: name.to_string(),
-        image: Some(image.clone()),
+        image: Some(spec.image.clone().unwrap_or_else(|| s.backup_image.clone())),
         command: Some(vec![BINARY.to_string()]),
         args: Some(args),
         env: Some(vec![EnvVar {
@@ -285,16 +279,27 @@ fn pod_spec(input: &TargetInput) -> Result<PodSpec, BuildError> {
         termination_message_policy: Some("File".to_string()),
         volume_mounts: Some(mounts),
         ..Container::default()
-    };
-    let mut repo_mounts = vec![mount("cache", "/tmp", false), mount("key", KEY_DIR, true)];
-    if spec.destination.s3.is_some() {
-        repo_mounts.push(mount("s3", S3_DIR, true));
-    } else {
-        repo_mounts.push(mount("repository", REPOSITORY_DIR, false));
     }
-    let mut backup_mounts = repo_mounts.clone();
-    backup_mounts.push(mount("source", SOURCE_DIR, true));
-    Ok(PodSpec {
+}
+
+/// The mounts of the repository side: restic's cache, the key, and the S3
+/// credentials or the PVC destination.
+fn repository_mounts(input: &TargetInput) -> Vec<VolumeMount> {
+    let mut m = vec![mount("cache", "/tmp", false), mount("key", KEY_DIR, true)];
+    if input.policy.spec.destination.s3.is_some() {
+        m.push(mount("s3", S3_DIR, true));
+    } else {
+        m.push(mount("repository", REPOSITORY_DIR, false));
+    }
+    m
+}
+
+/// What every backup or restore pod shares: restricted, no token, the
+/// isolated pool when classified.
+fn tool_pod(input: &TargetInput) -> PodSpec {
+    let s = input.settings;
+    let classified = level(input).is_classified();
+    PodSpec {
         restart_policy: Some("Never".to_string()),
         automount_service_account_token: Some(false),
         enable_service_links: Some(false),
@@ -305,18 +310,137 @@ fn pod_spec(input: &TargetInput) -> Result<PodSpec, BuildError> {
             seccomp_profile: Some(runtime_default_seccomp()),
             ..PodSecurityContext::default()
         }),
-        init_containers: Some(vec![container(
+        node_selector: classified.then(|| s.isolated_node_selector.0.clone()),
+        tolerations: classified.then(|| s.isolated_tolerations.0.clone()),
+        ..PodSpec::default()
+    }
+}
+
+fn pod_spec(input: &TargetInput) -> Result<PodSpec, BuildError> {
+    let (_, _, ward_name) = owned(input, String::new())?;
+    let common = repository_args(input, &ward_name);
+    let mut backup_args = vec!["backup".to_string()];
+    backup_args.extend(common.clone());
+    backup_args.extend(["--source".to_string(), SOURCE_DIR.to_string()]);
+    let r = &input.policy.spec.retention;
+    let mut forget_args = vec!["forget".to_string()];
+    forget_args.extend(common);
+    for (flag, n) in [
+        ("--keep-last", r.keep_last),
+        ("--keep-daily", r.keep_daily),
+        ("--keep-weekly", r.keep_weekly),
+        ("--keep-monthly", r.keep_monthly),
+    ] {
+        if let Some(n) = n {
+            forget_args.extend([flag.to_string(), n.to_string()]);
+        }
+    }
+    let repo_mounts = repository_mounts(input);
+    let mut backup_mounts = repo_mounts.clone();
+    backup_mounts.push(mount("source", SOURCE_DIR, true));
+    let mut volumes = repository_volumes(input);
+    volumes.push(claim_volume("source", &pvc_name(&ward_name), true));
+    Ok(PodSpec {
+        init_containers: Some(vec![tool_container(
+            input,
             BACKUP_CONTAINER,
             backup_args,
             backup_mounts,
         )]),
-        containers: vec![container(FORGET_CONTAINER, forget_args, repo_mounts)],
-        volumes: Some(volumes(input, &ward_name, &policy_name)),
+        containers: vec![tool_container(
+            input,
+            FORGET_CONTAINER,
+            forget_args,
+            repo_mounts,
+        )],
+        volumes: Some(volumes),
         affinity: Some(same_node_as_the_ward(&ward_name)),
-        node_selector: classified.then(|| s.isolated_node_selector.0.clone()),
-        tolerations: classified.then(|| s.isolated_tolerations.0.clone()),
-        ..PodSpec::default()
+        ..tool_pod(input)
     })
+}
+
+/// Container of a restore pod.
+pub const RESTORE_CONTAINER: &str = "restore";
+/// Where a restore pod mounts the claim it writes.
+pub const RESTORE_DIR: &str = "/var/lib/wardops/target";
+
+/// The Job that restores the Restore's snapshot of the target into `claim`
+/// (the ward's own, stopped, or a new one), owned by the Restore.
+pub fn restore_job(
+    input: &TargetInput,
+    restore: &crate::api::Restore,
+    claim: &str,
+) -> Result<Job, BuildError> {
+    let id = crate::controller::identity(&restore.metadata)?;
+    let ward_name = input
+        .ward
+        .metadata
+        .name
+        .clone()
+        .ok_or(crate::controller::MissingMetadata("metadata.name"))?;
+    let owner = restore
+        .controller_owner_ref(&())
+        .ok_or(crate::controller::MissingMetadata("metadata.uid"))?;
+    let labels = labels::common_labels(
+        labels::COMPONENT_RESTORE,
+        id.name,
+        &ward_name,
+        &input.ward.spec.ward.code,
+        level(input).as_str(),
+    );
+    let mut args = vec!["restore".to_string()];
+    args.extend(repository_args(input, &ward_name));
+    args.extend([
+        "--snapshot".to_string(),
+        restore.spec.snapshot.clone(),
+        "--target".to_string(),
+        RESTORE_DIR.to_string(),
+    ]);
+    let mut mounts = repository_mounts(input);
+    mounts.push(mount("target", RESTORE_DIR, false));
+    let mut volumes = repository_volumes(input);
+    volumes.push(claim_volume("target", claim, false));
+    Ok(Job {
+        metadata: ObjectMeta {
+            name: Some(restore_job_name(id.name)),
+            namespace: Some(id.namespace.to_string()),
+            labels: Some(labels.clone()),
+            owner_references: Some(vec![owner]),
+            ..ObjectMeta::default()
+        },
+        spec: Some(JobSpec {
+            backoff_limit: Some(0),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    containers: vec![tool_container(input, RESTORE_CONTAINER, args, mounts)],
+                    volumes: Some(volumes),
+                    ..tool_pod(input)
+                }),
+            },
+            ..JobSpec::default()
+        }),
+        ..Job::default()
+    })
+}
+
+/// `<restore>-restore`.
+pub fn restore_job_name(restore: &str) -> String {
+    format!("{restore}-restore")
+}
+
+fn claim_volume(name: &str, claim: &str, read_only: bool) -> Volume {
+    Volume {
+        name: name.to_string(),
+        persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+            claim_name: claim.to_string(),
+            read_only: read_only.then_some(true),
+        }),
+        ..Volume::default()
+    }
 }
 
 /// The ward's volume is ReadWriteOnce: the backup pod runs on the node of
@@ -372,7 +496,9 @@ fn secret_volume(name: &str, secret: &str, items: Vec<(&str, &str)>) -> Volume {
     }
 }
 
-fn volumes(input: &TargetInput, ward: &str, _policy: &str) -> Vec<Volume> {
+/// The volumes of the repository side: restic's cache, the key, and the S3
+/// credentials or the PVC destination.
+fn repository_volumes(input: &TargetInput) -> Vec<Volume> {
     let spec = &input.policy.spec;
     let (key_secret, key) = input.key;
     let mut v = vec![
@@ -385,14 +511,6 @@ fn volumes(input: &TargetInput, ward: &str, _policy: &str) -> Vec<Volume> {
             ..Volume::default()
         },
         secret_volume("key", key_secret, vec![(key, KEY_FILE)]),
-        Volume {
-            name: "source".to_string(),
-            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                claim_name: pvc_name(ward),
-                read_only: Some(true),
-            }),
-            ..Volume::default()
-        },
     ];
     match (&spec.destination.s3, &spec.destination.pvc) {
         (Some(s3), _) => v.push(secret_volume(
@@ -403,14 +521,7 @@ fn volumes(input: &TargetInput, ward: &str, _policy: &str) -> Vec<Volume> {
                 (SECRET_KEY_FILE, SECRET_KEY_FILE),
             ],
         )),
-        (None, Some(pvc)) => v.push(Volume {
-            name: "repository".to_string(),
-            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                claim_name: pvc.claim_name.clone(),
-                read_only: None,
-            }),
-            ..Volume::default()
-        }),
+        (None, Some(pvc)) => v.push(claim_volume("repository", &pvc.claim_name, false)),
         (None, None) => {}
     }
     v

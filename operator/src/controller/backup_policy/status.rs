@@ -216,7 +216,12 @@ mod tests {
         assert_eq!(first.reason, None);
         let then = observe_target([&ok, &bad], &first);
         assert_eq!(then.reason.as_deref(), Some(BACKUP_FAILED));
-        assert!(then.message.as_deref().unwrap().starts_with("WrongPassword: "));
+        assert!(
+            then.message
+                .as_deref()
+                .unwrap()
+                .starts_with("WrongPassword: ")
+        );
         assert_eq!(then.last_snapshot_id.as_deref(), Some("4bd1a9e2"));
         let again = pod("2026-11-29T01:30:05Z", 0, OK);
         let healed = observe_target([&bad, &again], &then);

@@ -247,13 +247,17 @@ async fn reconcile_inner(ws: &WardService, state: &State) -> Result<Action, Erro
         endpoint: build::service::endpoint_url(&name, &ns, port),
         connectors,
     };
-    update_status(
-        ws,
-        ctx,
-        &status::running_conditions(&state, generation),
-        Some(extras),
-    )
-    .await?;
+    let conditions = match labels::restoring_by(ws) {
+        Some(restore) => status::blocked_conditions(
+            reason::RESTORING,
+            format!(
+                "Restore {restore} is restoring this service's data in place: its pods are \
+                 stopped until it ends"
+            ),
+        ),
+        None => status::running_conditions(&state, generation),
+    };
+    update_status(ws, ctx, &conditions, Some(extras)).await?;
     Ok(Action::requeue(ctx.resync))
 }
 

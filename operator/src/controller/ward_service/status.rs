@@ -28,6 +28,8 @@ pub mod reason {
     pub const CLASSIFICATION_MISMATCH: &str = "ClassificationMismatch";
     /// `spec.paused` is true.
     pub const PAUSED: &str = "Paused";
+    /// A Restore has stopped the service to restore its data in place.
+    pub const RESTORING: &str = "Restoring";
     /// The API server refused a child object.
     pub const APPLY_FAILED: &str = "ApplyFailed";
 }

@@ -118,14 +118,21 @@ pub enum BuildError {
 /// Builds every child of a WardService.
 pub fn children(input: &BuildInput) -> Result<Children, BuildError> {
     let ctx = BuildContext::new(input)?;
+    // Stopped by a Restore: no pod, so nothing writes while the data is
+    // replaced; no autoscaler to start one, no budget to hold one.
+    let stopped = crate::controller::labels::restoring_by(input.ward).is_some();
+    let mut deployment = deployment::deployment(&ctx);
+    if stopped && let Some(spec) = deployment.spec.as_mut() {
+        spec.replicas = Some(0);
+    }
     Ok(Children {
         service_account: service_account::service_account(&ctx),
         config_map: config_map::config_map(&ctx),
-        deployment: deployment::deployment(&ctx),
+        deployment,
         service: service::service(&ctx),
         network_policy: network_policy::network_policy(&ctx),
-        pdb: pdb::pdb(&ctx),
-        hpa: hpa::hpa(&ctx),
+        pdb: (!stopped).then(|| pdb::pdb(&ctx)).flatten(),
+        hpa: (!stopped).then(|| hpa::hpa(&ctx)).flatten(),
         pvc: pvc::pvc(&ctx),
         ingress: ingress::ingress(&ctx),
     })

@@ -1,0 +1,747 @@
+//! Restore controller. In place: stop the ward through its WardService (the
+//! `wardops.io/restore` annotation; the WardService controller scales it to
+//! zero), wait for its pods to be gone, run the restore Job into its claim,
+//! then start the ward again. Into a new claim: create the claim (never
+//! deleted by wardops), run the Job. The Job's termination message is the
+//! result. A Restore ends `Succeeded` or `Failed` and never runs again.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ContainerStateTerminated, PersistentVolumeClaim, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Resource, ResourceExt};
+use tracing::warn;
+
+use crate::api::common::condition::{PROGRESSING, READY};
+use crate::api::restore::{RestorePhase, RestoreStatus};
+use crate::api::{BackupPolicy, Restore, WardService};
+use crate::controller::backup_policy::build::{self as bp_build, RESTORE_CONTAINER};
+use crate::controller::conditions::{self, DesiredCondition};
+use crate::controller::{Context, cache, labels};
+
+/// Kind label of this controller's metrics.
+pub const KIND: &str = "Restore";
+
+/// How long a reconcile waits for the watch caches' first listing.
+const CACHE_WAIT: Duration = Duration::from_millis(500);
+
+/// Stable condition reasons of a Restore.
+pub mod reason {
+    /// Waiting for the policy, the ward, or their checks.
+    pub const PENDING: &str = "Pending";
+    /// In place: the ward's pods are stopping.
+    pub const STOPPING_WARD: &str = "StoppingWard";
+    /// The restore Job runs.
+    pub const RESTORING: &str = "Restoring";
+    /// Restored.
+    pub const SUCCEEDED: &str = "Succeeded";
+    /// The restore Job failed.
+    pub const RESTORE_FAILED: &str = "RestoreFailed";
+    /// `spec.backupPolicyRef` names no BackupPolicy (yet).
+    pub const POLICY_NOT_FOUND: &str = "BackupPolicyNotFound";
+    /// `spec.wardServiceRef` names no WardService (yet).
+    pub const WARD_SERVICE_NOT_FOUND: &str = "WardServiceNotFound";
+    /// The ward is above the policy's classification: its data cannot be in
+    /// that repository, and the policy's key may not touch it.
+    pub const CLASSIFICATION_MISMATCH: &str = "ClassificationMismatch";
+    /// The ward has no data volume.
+    pub const NO_STORAGE: &str = "NoStorage";
+    /// Another Restore is restoring this ward.
+    pub const WARD_BUSY: &str = "WardBusy";
+    /// `spec.targetClaim` exists and was not made by this Restore.
+    pub const CLAIM_EXISTS: &str = "ClaimExists";
+}
+
+/// What the Restore reconcile reads.
+pub struct State {
+    /// Client, settings, Events, metrics, backoff.
+    pub ctx: Arc<Context>,
+    /// The watch caches.
+    pub cache: Caches,
+}
+
+/// The watch caches of the Restore controller.
+pub struct Caches {
+    policies: Store<BackupPolicy>,
+    ward_services: Store<WardService>,
+    jobs: Store<Job>,
+    pods: Store<Pod>,
+    ward_pods: Store<PartialObjectMeta<Pod>>,
+    claims: Store<PartialObjectMeta<PersistentVolumeClaim>>,
+}
+
+impl Caches {
+    /// Sizes by cached kind, for the `wardops_cache_objects` gauge.
+    pub fn sizes(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("BackupPolicy", self.policies.len()),
+            ("WardService", self.ward_services.len()),
+            ("Job", self.jobs.len()),
+            ("Pod", self.pods.len() + self.ward_pods.len()),
+            ("PersistentVolumeClaim", self.claims.len()),
+        ]
+    }
+
+    /// True once every cache holds its first complete listing.
+    pub fn is_ready(&self) -> bool {
+        cache::is_ready(&self.policies)
+            && cache::is_ready(&self.ward_services)
+            && cache::is_ready(&self.jobs)
+            && cache::is_ready(&self.pods)
+            && cache::is_ready(&self.ward_pods)
+            && cache::is_ready(&self.claims)
+    }
+}
+
+/// Why a reconcile step failed (not: why the Restore failed).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The object lacks metadata the API server always sets.
+    #[error(transparent)]
+    MissingMetadata(#[from] crate::controller::MissingMetadata),
+    /// Building the Job failed.
+    #[error(transparent)]
+    Build(#[from] bp_build::BuildError),
+    /// A request to the API server failed.
+    #[error("{what}")]
+    Api {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    /// Writing the status failed.
+    #[error("updating status")]
+    Status(#[source] kube::Error),
+}
+
+impl Error {
+    /// Bounded category: Event reason and metric label.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Error::MissingMetadata(_) => "InvalidObject",
+            Error::Build(_) => "BuildFailed",
+            Error::Api { .. } => "ApiRequestFailed",
+            Error::Status(_) => "StatusUpdateFailed",
+        }
+    }
+}
+
+fn api(what: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
+    let what = what.into();
+    move |source| Error::Api { what, source }
+}
+
+/// Reconciles one Restore, recording metrics.
+pub async fn reconcile(r: Arc<Restore>, state: Arc<State>) -> Result<Action, Error> {
+    if !state.cache.is_ready() {
+        return Ok(Action::requeue(CACHE_WAIT));
+    }
+    let start = Instant::now();
+    let result = reconcile_inner(&r, &state).await;
+    state.ctx.metrics.reconciled(
+        KIND,
+        start.elapsed(),
+        result.as_ref().err().map(Error::category),
+    );
+    result
+}
+
+/// Requeues a failed reconcile with per-object backoff.
+pub fn error_policy(r: Arc<Restore>, err: &Error, state: Arc<State>) -> Action {
+    let key = format!("rst/{}/{}", r.namespace().unwrap_or_default(), r.name_any());
+    let (wait, _) = state.ctx.next_backoff(&key);
+    warn!(
+        kind = KIND,
+        namespace = %r.namespace().unwrap_or_default(),
+        name = %r.name_any(),
+        category = err.category(),
+        error = %crate::error_chain(err),
+        "reconcile failed"
+    );
+    Action::requeue(wait)
+}
+
+async fn reconcile_inner(r: &Restore, state: &State) -> Result<Action, Error> {
+    let (ctx, cache) = (state.ctx.as_ref(), &state.cache);
+    let id = crate::controller::identity(&r.metadata)?;
+    let (ns, name) = (id.namespace.to_string(), id.name.to_string());
+    let old = r.status.clone().unwrap_or_default();
+    if r.meta().deletion_timestamp.is_some()
+        || matches!(old.phase, RestorePhase::Succeeded | RestorePhase::Failed)
+    {
+        return Ok(Action::await_change());
+    }
+    let spec = &r.spec;
+    let pending = |reason: &'static str, message: String| Outcome {
+        phase: RestorePhase::Pending,
+        reason,
+        message,
+    };
+
+    // The policy and the ward, from the caches.
+    let Some(policy) = cache::get(&cache.policies, &ns, &spec.backup_policy_ref.name) else {
+        let msg = format!(
+            "BackupPolicy `{}` not found in namespace `{ns}` (spec.backupPolicyRef)",
+            spec.backup_policy_ref.name
+        );
+        return finish(r, ctx, old, pending(reason::POLICY_NOT_FOUND, msg)).await;
+    };
+    let ward_name = &spec.ward_service_ref.name;
+    let Some(ward) = cache::get(&cache.ward_services, &ns, ward_name) else {
+        let msg = format!(
+            "WardService `{ward_name}` not found in namespace `{ns}` (spec.wardServiceRef)"
+        );
+        return finish(r, ctx, old, pending(reason::WARD_SERVICE_NOT_FOUND, msg)).await;
+    };
+    let failed = |reason: &'static str, message: String| Outcome {
+        phase: RestorePhase::Failed,
+        reason,
+        message,
+    };
+    if ward.spec.classification > policy.spec.classification {
+        let msg = format!(
+            "WardService {ward_name} is {}, above BackupPolicy {}'s {}: its data is not in that \
+             repository and may not be restored from it",
+            ward.spec.classification,
+            policy.name_any(),
+            policy.spec.classification
+        );
+        return finish(r, ctx, old, failed(reason::CLASSIFICATION_MISMATCH, msg)).await;
+    }
+    let Some(storage) = &ward.spec.storage else {
+        let msg = format!("WardService {ward_name} has no spec.storage: nothing to restore into");
+        return finish(r, ctx, old, failed(reason::NO_STORAGE, msg)).await;
+    };
+
+    // The claim to write: the ward's own (stopped first) or a new one.
+    let in_place = spec.target_claim.is_none();
+    let claim = spec
+        .target_claim
+        .clone()
+        .unwrap_or_else(|| crate::controller::ward_service::build::pvc_name(ward_name));
+    let job_name = bp_build::restore_job_name(&name);
+    let job = cache::get(&cache.jobs, &ns, &job_name);
+    if in_place {
+        match labels::restoring_by(ward.as_ref()) {
+            Some(other) if other != name => {
+                let msg = format!("Restore {other} is restoring WardService {ward_name}; waiting");
+                return finish(r, ctx, old, pending(reason::WARD_BUSY, msg)).await;
+            }
+            Some(_) => {}
+            None => set_restoring(ctx, &ns, ward_name, Some(&name)).await?,
+        }
+        let running = cache
+            .ward_pods
+            .state()
+            .iter()
+            .filter(|p| {
+                p.namespace().as_deref() == Some(ns.as_str())
+                    && p.labels().get(labels::INSTANCE_LABEL) == Some(ward_name)
+            })
+            .count();
+        if running > 0 && job.is_none() {
+            let msg = format!("stopping WardService {ward_name}: {running} pod(s) still running");
+            let outcome = Outcome {
+                phase: RestorePhase::StoppingWard,
+                reason: reason::STOPPING_WARD,
+                message: msg,
+            };
+            return finish(r, ctx, old, outcome).await;
+        }
+    } else if job.is_none() {
+        match cache::get(&cache.claims, &ns, &claim) {
+            Some(c) if c.labels().get(labels::RESTORE_ANNOTATION) != Some(&name) => {
+                let msg = format!(
+                    "PersistentVolumeClaim {claim} (spec.targetClaim) exists and was not made by \
+                     this Restore: wardops writes only into a new claim; choose another name"
+                );
+                return finish(r, ctx, old, failed(reason::CLAIM_EXISTS, msg)).await;
+            }
+            Some(_) => {}
+            None => create_claim(ctx, &ns, &claim, &name, &ward, storage).await?,
+        }
+    }
+
+    // The Job.
+    let Some(job) = job else {
+        let key = match &policy.spec.encryption {
+            Some(e) => (e.key_secret_ref.name.clone(), e.key_secret_ref.key.clone()),
+            None => (
+                bp_build::generated_key_name(&policy.name_any()),
+                bp_build::KEY_FILE.to_string(),
+            ),
+        };
+        let input = bp_build::TargetInput {
+            policy: &policy,
+            ward: &ward,
+            settings: &ctx.settings,
+            key: (&key.0, &key.1),
+        };
+        let job = bp_build::restore_job(&input, r, &claim)?;
+        let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
+        match jobs.create(&PostParams::default(), &job).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => return Err(api(format!("creating Job {job_name}"))(e)),
+        }
+        let mut st = old;
+        st.job = Some(job_name.clone());
+        st.start_time.get_or_insert(Time(Timestamp::now()));
+        let outcome = Outcome {
+            phase: RestorePhase::Restoring,
+            reason: reason::RESTORING,
+            message: format!(
+                "Job {job_name} restores snapshot `{}` into {claim}",
+                spec.snapshot
+            ),
+        };
+        return finish(r, ctx, st, outcome).await;
+    };
+
+    // Its result.
+    let result = cache
+        .pods
+        .state()
+        .into_iter()
+        .filter(|p| {
+            p.namespace().as_deref() == Some(ns.as_str())
+                && p.labels().get("job-name") == Some(&job.name_any())
+        })
+        .find_map(|p| terminated(&p).map(parse));
+    let mut st = old;
+    st.job = Some(job.name_any());
+    let Some(result) = result else {
+        let outcome = Outcome {
+            phase: RestorePhase::Restoring,
+            reason: reason::RESTORING,
+            message: format!(
+                "Job {} restores snapshot `{}` into {claim}",
+                job.name_any(),
+                spec.snapshot
+            ),
+        };
+        return finish(r, ctx, st, outcome).await;
+    };
+    st.completion_time = Some(Time(Timestamp::now()));
+    match result {
+        Ok((snapshot, bytes)) => {
+            if in_place {
+                set_restoring(ctx, &ns, ward_name, None).await?;
+            }
+            st.snapshot_id = Some(snapshot.clone());
+            st.bytes_restored = bytes;
+            let restarted = if in_place {
+                format!("; WardService {ward_name} starts again")
+            } else {
+                String::new()
+            };
+            let outcome = Outcome {
+                phase: RestorePhase::Succeeded,
+                reason: reason::SUCCEEDED,
+                message: format!("snapshot {snapshot} restored into {claim}{restarted}"),
+            };
+            finish(r, ctx, st, outcome).await
+        }
+        Err(why) => {
+            let state_of_ward = if in_place {
+                format!(
+                    "; WardService {ward_name} stays stopped (its data may be partly restored): \
+                     create a new Restore, or remove its {} annotation to start it as it is",
+                    labels::RESTORE_ANNOTATION
+                )
+            } else {
+                String::new()
+            };
+            let outcome = Outcome {
+                phase: RestorePhase::Failed,
+                reason: reason::RESTORE_FAILED,
+                message: format!("{why}{state_of_ward}"),
+            };
+            finish(r, ctx, st, outcome).await
+        }
+    }
+}
+
+/// The restore container's end, once its pod ended.
+fn terminated(pod: &Pod) -> Option<&ContainerStateTerminated> {
+    let status = pod.status.as_ref()?;
+    if !matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
+        return None;
+    }
+    status
+        .container_statuses
+        .as_ref()?
+        .iter()
+        .find(|c| c.name == RESTORE_CONTAINER)?
+        .state
+        .as_ref()?
+        .terminated
+        .as_ref()
+}
+
+/// The snapshot restored and bytes written, or why it failed.
+fn parse(t: &ContainerStateTerminated) -> Result<(String, Option<u64>), String> {
+    let line = t
+        .message
+        .as_deref()
+        .and_then(|m| serde_json::from_str::<serde_json::Value>(m.trim()).ok());
+    match line {
+        Some(v) if v["result"] == "Succeeded" && t.exit_code == 0 => Ok((
+            v["snapshotID"].as_str().unwrap_or_default().to_string(),
+            v["bytesRestored"].as_u64(),
+        )),
+        Some(v) if v["result"] == "Failed" => Err(format!(
+            "{}: {}",
+            v["reason"].as_str().unwrap_or("Failed"),
+            v["message"]
+                .as_str()
+                .unwrap_or_default()
+                .chars()
+                .take(512)
+                .collect::<String>()
+        )),
+        _ => Err(format!(
+            "the restore container ended with exit code {} and no result line",
+            t.exit_code
+        )),
+    }
+}
+
+/// Sets (or, with `None`, removes) the annotation that stops a WardService.
+async fn set_restoring(
+    ctx: &Context,
+    ns: &str,
+    ward: &str,
+    restore: Option<&str>,
+) -> Result<(), Error> {
+    let wards: Api<WardService> = Api::namespaced(ctx.client.clone(), ns);
+    let patch =
+        serde_json::json!({"metadata": {"annotations": {labels::RESTORE_ANNOTATION: restore}}});
+    wards
+        .patch(ward, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(api(format!("annotating WardService {ward}")))?;
+    Ok(())
+}
+
+/// Creates the new claim of a Restore into `spec.targetClaim`: the ward's
+/// size and class, labelled with the Restore, owned by nothing.
+async fn create_claim(
+    ctx: &Context,
+    ns: &str,
+    claim: &str,
+    restore: &str,
+    ward: &WardService,
+    storage: &crate::api::ward_service::Storage,
+) -> Result<(), Error> {
+    let mut labels_of = labels::common_labels(
+        labels::COMPONENT_RESTORE,
+        restore,
+        &ward.name_any(),
+        &ward.spec.ward.code,
+        ward.spec.classification.as_str(),
+    );
+    labels_of.insert(labels::RESTORE_ANNOTATION.to_string(), restore.to_string());
+    let pvc = PersistentVolumeClaim {
+        metadata: ObjectMeta {
+            name: Some(claim.to_string()),
+            namespace: Some(ns.to_string()),
+            labels: Some(labels_of),
+            ..ObjectMeta::default()
+        },
+        spec: Some(
+            crate::controller::ward_service::build::pvc::read_write_once(
+                &storage.size,
+                storage.storage_class_name.clone(),
+            ),
+        ),
+        ..PersistentVolumeClaim::default()
+    };
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), ns);
+    match claims.create(&PostParams::default(), &pvc).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(api(format!("creating PersistentVolumeClaim {claim}"))(e)),
+    }
+}
+
+/// Where a reconcile leaves a Restore.
+struct Outcome {
+    phase: RestorePhase,
+    reason: &'static str,
+    message: String,
+}
+
+/// Writes the phase, conditions and fields of `st`; Events on a phase change.
+async fn finish(
+    r: &Restore,
+    ctx: &Context,
+    mut st: RestoreStatus,
+    outcome: Outcome,
+) -> Result<Action, Error> {
+    let old = r.status.clone().unwrap_or_default();
+    let done = matches!(
+        outcome.phase,
+        RestorePhase::Succeeded | RestorePhase::Failed
+    );
+    let desired = [
+        DesiredCondition::new(
+            READY,
+            outcome.phase == RestorePhase::Succeeded,
+            outcome.reason,
+            outcome.message.clone(),
+        ),
+        DesiredCondition::new(PROGRESSING, !done, outcome.reason, outcome.message.clone()),
+    ];
+    st.phase = outcome.phase;
+    st.observed_generation = r.metadata.generation;
+    st.conditions = conditions::merge(
+        &old.conditions,
+        &desired,
+        r.metadata.generation,
+        Timestamp::now(),
+    );
+    if st != old {
+        let body = serde_json::json!({
+            "apiVersion": Restore::api_version(&()),
+            "kind": Restore::kind(&()),
+            "status": st,
+        });
+        let api: Api<Restore> =
+            Api::namespaced(ctx.client.clone(), &r.namespace().unwrap_or_default());
+        api.patch_status(
+            &r.name_any(),
+            &PatchParams::apply(labels::FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .map_err(Error::Status)?;
+        if conditions::state_of(&old.conditions, PROGRESSING).map(|s| s.1) != Some(outcome.reason) {
+            let ok = outcome.phase != RestorePhase::Failed;
+            crate::controller::publish(
+                ctx,
+                &r.object_ref(&()),
+                ok,
+                outcome.reason,
+                &outcome.message,
+            )
+            .await;
+        }
+    }
+    Ok(if done {
+        Action::await_change()
+    } else {
+        Action::requeue(ctx.resync)
+    })
+}
+
+/// Keeps of a restore pod what status reads.
+fn pod_result(pod: &mut Pod) {
+    cache::slim(pod);
+    pod.spec = None;
+}
+
+/// The Restores (namespace `ns`) that `pick` selects.
+fn restores_where(
+    store: &Store<Restore>,
+    ns: &str,
+    pick: impl Fn(&Restore) -> bool,
+) -> Vec<ObjectRef<Restore>> {
+    store
+        .state()
+        .iter()
+        .filter(|r| r.namespace().as_deref() == Some(ns) && pick(r))
+        .map(|r| ObjectRef::from_obj(r.as_ref()))
+        .collect()
+}
+
+/// The Restore controller for one namespace (or all).
+pub fn controller(
+    ctx: Arc<Context>,
+    namespace: Option<&str>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> (
+    Store<Restore>,
+    Arc<State>,
+    impl std::future::Future<Output = ()>,
+) {
+    let client = ctx.client.clone();
+    let restore_children =
+        || watcher::Config::default().labels(&labels::child_selector(labels::COMPONENT_RESTORE));
+    let (store, writer) = reflector::store::<Restore>();
+    let restores = watcher(
+        cache::api_for::<Restore>(&client, namespace),
+        watcher::Config::default().any_semantic(),
+    )
+    .default_backoff()
+    .modify(cache::slim)
+    .reflect(writer)
+    .applied_objects();
+    let (policies, policy_events) = cache::cached(
+        cache::api_for::<BackupPolicy>(&client, namespace),
+        watcher::Config::default(),
+        cache::slim,
+    );
+    let (ward_services, ws_events) = cache::cached(
+        cache::api_for::<WardService>(&client, namespace),
+        watcher::Config::default(),
+        cache::slim,
+    );
+    let (jobs, job_events) = cache::cached(
+        cache::api_for::<Job>(&client, namespace),
+        restore_children(),
+        cache::slim,
+    );
+    let (pods, pod_events) = cache::cached(
+        cache::api_for::<Pod>(&client, namespace),
+        restore_children(),
+        pod_result,
+    );
+    // The wards' pods, metadata only: whether a stopped ward's pods are gone.
+    let (ward_pods, ward_pod_events) = cache::cached(
+        cache::api_for::<PartialObjectMeta<Pod>>(&client, namespace),
+        watcher::Config::default().labels(&labels::child_selector(labels::COMPONENT_WARD_SERVICE)),
+        cache::slim,
+    );
+    let (claims, claim_events) = cache::cached(
+        cache::api_for::<PartialObjectMeta<PersistentVolumeClaim>>(&client, namespace),
+        watcher::Config::default().labels(&labels::child_selector(labels::COMPONENT_RESTORE)),
+        cache::slim,
+    );
+    let state = Arc::new(State {
+        ctx: ctx.clone(),
+        cache: Caches {
+            policies,
+            ward_services,
+            jobs,
+            pods,
+            ward_pods,
+            claims,
+        },
+    });
+    let (s1, s2, s3, s4, s5) = (
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        store.clone(),
+    );
+    let fut = Controller::for_stream(restores, store.clone())
+        .with_config(controller::Config::default().concurrency(2))
+        .owns_stream(job_events)
+        .watches_stream(pod_events, move |p: Pod| {
+            let ns = p.namespace().unwrap_or_default();
+            let name = p
+                .labels()
+                .get(labels::INSTANCE_LABEL)
+                .cloned()
+                .unwrap_or_default();
+            restores_where(&s1, &ns, |r| r.name_any() == name)
+        })
+        .watches_stream(policy_events, move |bp: BackupPolicy| {
+            let name = bp.name_any();
+            restores_where(&s2, &bp.namespace().unwrap_or_default(), |r| {
+                r.spec.backup_policy_ref.name == name
+            })
+        })
+        .watches_stream(ws_events, move |ws: WardService| {
+            let name = ws.name_any();
+            restores_where(&s3, &ws.namespace().unwrap_or_default(), |r| {
+                r.spec.ward_service_ref.name == name
+            })
+        })
+        .watches_stream(ward_pod_events, move |p: PartialObjectMeta<Pod>| {
+            let ward = p
+                .labels()
+                .get(labels::INSTANCE_LABEL)
+                .cloned()
+                .unwrap_or_default();
+            restores_where(&s4, &p.namespace().unwrap_or_default(), |r| {
+                r.spec.ward_service_ref.name == ward
+            })
+        })
+        .watches_stream(
+            claim_events,
+            move |c: PartialObjectMeta<PersistentVolumeClaim>| {
+                let restore = c.labels().get(labels::RESTORE_ANNOTATION).cloned();
+                restores_where(&s5, &c.namespace().unwrap_or_default(), |r| {
+                    Some(r.name_any()) == restore
+                })
+            },
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, state.clone())
+        .for_each(|_| futures::future::ready(()));
+    (store, state, fut)
+}
+
+/// Ready counts of the Restores in `store`, for the resources gauge.
+pub fn ready_counts(store: &Store<Restore>) -> Vec<(crate::runtime::metrics::ReadyLabels, i64)> {
+    let state = store.state();
+    conditions::ready_counts(
+        KIND,
+        state
+            .iter()
+            .map(|o| o.status.as_ref().map(|s| s.conditions.as_slice())),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reason::*;
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reasons_are_camel_case() {
+        for r in [
+            PENDING,
+            STOPPING_WARD,
+            RESTORING,
+            SUCCEEDED,
+            RESTORE_FAILED,
+            POLICY_NOT_FOUND,
+            WARD_SERVICE_NOT_FOUND,
+            CLASSIFICATION_MISMATCH,
+            NO_STORAGE,
+            WARD_BUSY,
+            CLAIM_EXISTS,
+        ] {
+            assert!(r.chars().next().is_some_and(char::is_uppercase));
+            assert!(r.chars().all(char::is_alphanumeric), "{r}");
+        }
+    }
+
+    fn ended(exit: i32, message: &str) -> ContainerStateTerminated {
+        serde_json::from_value(json!({"exitCode": exit, "message": message})).unwrap()
+    }
+
+    #[test]
+    fn the_result_line_gives_the_snapshot_or_the_failure() {
+        let ok = r#"{"result":"Succeeded","snapshotID":"4bd1a9e2","filesRestored":3,"bytesRestored":4096,"durationSeconds":0.4}"#;
+        assert_eq!(
+            parse(&ended(0, ok)),
+            Ok(("4bd1a9e2".to_string(), Some(4096)))
+        );
+        let bad =
+            r#"{"result":"Failed","reason":"SnapshotNotFound","message":"no snapshot 0123abcd"}"#;
+        assert_eq!(
+            parse(&ended(1, bad)),
+            Err("SnapshotNotFound: no snapshot 0123abcd".to_string())
+        );
+        assert!(
+            parse(&ended(137, ""))
+                .unwrap_err()
+                .contains("exit code 137")
+        );
+    }
+}
