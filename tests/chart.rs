@@ -2068,6 +2068,52 @@ async fn operator_with_the_charts_identity_reconciles_the_samples() {
     )
     .await
     .unwrap_or_else(|e| panic!("{e:#}\n{}", operator.log_tail()));
+    // A Restore in place: the operator stops the ward through its WardService
+    // and starts it again.
+    let restore_objects = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+         "metadata": {"name": "backups", "namespace": "phuong-hong-bang"},
+         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
+        {"apiVersion": "wardops.io/v1alpha1", "kind": "WardService",
+         "metadata": {"name": "rbac-restore", "namespace": "phuong-hong-bang"},
+         "spec": {"ward": {"code": "11311", "name": "Phường Hồng Bàng"}, "image": "x:1",
+                  "storage": {"size": "1Gi", "reclaimPolicy": "Delete"}}},
+        {"apiVersion": "wardops.io/v1alpha1", "kind": "Restore",
+         "metadata": {"name": "rbac-restore", "namespace": "phuong-hong-bang"},
+         "spec": {"backupPolicyRef": {"name": "rbac-key"}, "wardServiceRef": {"name": "rbac-restore"}}}
+    ]});
+    kubectl_ok(
+        &["apply", "--server-side", "-f", "-"],
+        Some(&restore_objects.to_string()),
+    );
+    wait_for(
+        "the Restore to succeed",
+        Duration::from_secs(120),
+        || async {
+            let r = kubectl(
+                &[
+                    dc[0],
+                    dc[1],
+                    "get",
+                    "restore",
+                    "rbac-restore",
+                    "-o",
+                    "jsonpath={.status.phase}",
+                ],
+                None,
+            );
+            Ok((r.stdout.trim() == "Succeeded").then_some(()))
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", operator.log_tail()));
+    for object in [
+        "restore/rbac-restore",
+        "wardservice/rbac-restore",
+        "pvc/backups",
+    ] {
+        kubectl_ok(&[dc[0], dc[1], "delete", object, "--wait=false"], None);
+    }
     kubectl_ok(&[dc[0], dc[1], "delete", "backuppolicy", "rbac-key"], None);
     kubectl_ok(
         &[dc[0], dc[1], "delete", "secret", "rbac-key-backup-key"],
