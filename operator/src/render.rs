@@ -32,7 +32,7 @@ const HEADER: &str = "\
 # rendered by wardops render; owner uid is a placeholder
 # the operator adds the wardops.io/secret-versions pod annotation (Secret resourceVersions)
 # and the WARDOPS_CONNECTOR_<NAME>_URL variables of wired DataConnectors at run time;
-# a DataConnector renders with its WardService from the same input
+# a DataConnector or BackupPolicy renders with its WardServices from the same input
 ";
 
 /// Why a manifest cannot be rendered. `document` counts YAML documents from 1.
@@ -109,6 +109,14 @@ pub enum RenderError {
         /// The build error.
         source: crate::controller::data_connector::build::BuildError,
     },
+    /// The CronJobs of a BackupPolicy could not be built.
+    #[error("document {document}")]
+    BuildPolicy {
+        /// Position of the document in the input.
+        document: usize,
+        /// The build error.
+        source: crate::controller::backup_policy::build::BuildError,
+    },
     /// A child could not be written as YAML.
     #[error("writing {kind} {name} as YAML")]
     Serialize {
@@ -170,6 +178,7 @@ pub fn render(
     let mut rendered = 0;
     let mut wards: Vec<WardService> = Vec::new();
     let mut connectors: Vec<(usize, DataConnector)> = Vec::new();
+    let mut policies: Vec<(usize, BackupPolicy)> = Vec::new();
     for (index, doc) in serde_yaml::Deserializer::from_str(manifest_yaml).enumerate() {
         let document = index + 1;
         // YAML typing as the API server sees it: `code: 11311` is a number.
@@ -199,10 +208,21 @@ pub fn render(
                 let dc: DataConnector = serde_json::from_value(object).map_err(decode)?;
                 connectors.push((document, dc));
             }
-            // Validated; the operator builds no children for this kind yet.
-            _ => {
+            // After the loop too: its targets may come later.
+            "BackupPolicy" => {
                 let bp: BackupPolicy = serde_json::from_value(object).map_err(decode)?;
-                out.push_str(&no_children("BackupPolicy", &bp.metadata));
+                policies.push((document, bp));
+            }
+            // A Restore's Job depends on the cluster's state (the ward stopped,
+            // its pods gone): validated only.
+            _ => {
+                let meta: ObjectMeta =
+                    serde_json::from_value(object["metadata"].take()).map_err(decode)?;
+                out.push_str(&format!(
+                    "---\n# {kind} {}/{}: valid; its Job is made when it is applied, from the cluster's state\n",
+                    meta.namespace.as_deref().unwrap_or_default(),
+                    meta.name.as_deref().unwrap_or_default()
+                ));
             }
         }
         rendered += 1;
@@ -213,7 +233,80 @@ pub fn render(
     for (document, dc) in &connectors {
         write_connector(&mut out, *document, dc, &wards, settings)?;
     }
+    for (document, bp) in &policies {
+        write_policy(&mut out, *document, bp, &wards, settings)?;
+    }
     Ok(out)
+}
+
+/// A BackupPolicy's CronJobs, one per target WardService of the same input;
+/// a comment for a target the operator would skip, or when none is there.
+fn write_policy(
+    out: &mut String,
+    document: usize,
+    bp: &BackupPolicy,
+    wards: &[WardService],
+    settings: &WorkloadSettings,
+) -> Result<(), RenderError> {
+    use crate::controller::backup_policy::build as bp_build;
+    use crate::controller::ward_service::build::network_policy::selector_matches;
+    let name = bp.metadata.name.as_deref().unwrap_or_default();
+    let namespace = bp.metadata.namespace.as_deref().unwrap_or_default();
+    let spec = &bp.spec;
+    let targets: Vec<&WardService> = wards
+        .iter()
+        .filter(|w| w.metadata.namespace.as_deref() == Some(namespace))
+        .filter(
+            |w| match (&spec.target.ward_service_ref, &spec.target.selector) {
+                (Some(r), _) => w.metadata.name.as_deref() == Some(r.name.as_str()),
+                (None, Some(sel)) => {
+                    selector_matches(sel, w.metadata.labels.as_ref().unwrap_or(&BTreeMap::new()))
+                }
+                (None, None) => false,
+            },
+        )
+        .collect();
+    let mut heading = Some(format!("# BackupPolicy {namespace}/{name}\n"));
+    if targets.is_empty() {
+        out.push_str(&format!(
+            "---\n# BackupPolicy {namespace}/{name}: valid; none of its target WardServices is in the input: render it together with them\n"
+        ));
+        return Ok(());
+    }
+    let generated = bp_build::generated_key_name(name);
+    let key = match &spec.encryption {
+        Some(e) => (
+            e.key_secret_ref.name.as_str(),
+            e.key_secret_ref.key.as_str(),
+        ),
+        None => (generated.as_str(), bp_build::KEY_FILE),
+    };
+    for ward in targets {
+        let ward_name = ward.metadata.name.as_deref().unwrap_or_default();
+        if ward.spec.classification > spec.classification {
+            out.push_str(&format!(
+                "---\n# BackupPolicy {namespace}/{name}, target {ward_name}: ClassificationMismatch: the WardService is {}, above the policy's {}\n",
+                ward.spec.classification, spec.classification
+            ));
+            continue;
+        }
+        if ward.spec.storage.is_none() {
+            out.push_str(&format!(
+                "---\n# BackupPolicy {namespace}/{name}, target {ward_name}: NoStorage: the WardService has no spec.storage\n"
+            ));
+            continue;
+        }
+        let input = bp_build::TargetInput {
+            policy: bp,
+            ward,
+            settings,
+            key,
+        };
+        let cron_job = bp_build::cron_job(&input)
+            .map_err(|source| RenderError::BuildPolicy { document, source })?;
+        write(out, &mut heading, Some(&cron_job))?;
+    }
+    Ok(())
 }
 
 /// A DataConnector's gateway, built for its WardService from the same input;
@@ -275,14 +368,6 @@ fn write_connector(
         }
     }
     Ok(())
-}
-
-fn no_children(kind: &str, meta: &ObjectMeta) -> String {
-    format!(
-        "---\n# {kind} {}/{}: valid; this version of wardops builds no children for it\n",
-        meta.namespace.as_deref().unwrap_or_default(),
-        meta.name.as_deref().unwrap_or_default()
-    )
 }
 
 fn write_children(

@@ -187,7 +187,7 @@ mod tests {
                 .unwrap()
                 .matches("kind: CustomResourceDefinition")
                 .count()
-                == 3
+                == crds().len()
         );
     }
 }

@@ -22,6 +22,8 @@ pub const MAX_NAME_LENGTH: usize = 50;
     shortname = "rst",
     category = "wardops",
     doc = "Restores a snapshot of a BackupPolicy's target WardService.",
+    printcolumn(name = "Ready", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].status"#),
+    printcolumn(name = "Reason", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].reason"#),
     printcolumn(name = "Ward", type_ = "string", json_path = ".spec.wardServiceRef.name"),
     printcolumn(name = "Snapshot", type_ = "string", json_path = ".spec.snapshot"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
