@@ -27,11 +27,6 @@ fn scoped(mut args: Vec<String>, scope: &Scope) -> Vec<String> {
     args
 }
 
-/// `restic cat config`: exits 10 when there is no repository yet.
-pub fn probe() -> Vec<String> {
-    vec!["cat".into(), "config".into()]
-}
-
 /// `restic init`.
 pub fn init() -> Vec<String> {
     vec!["init".into()]

@@ -176,15 +176,19 @@ impl Session {
         process::run(&self.restic, args, &self.env, cwd, &mut self.stop, None).await
     }
 
-    /// Opens the repository, giving up after a few retries: an unreachable
-    /// server or a missing bucket answers now, not after restic's 15 minutes.
-    async fn probe(&mut self) -> Result<Finished, Failure> {
-        let args = args::probe();
+    /// Runs restic, giving up after a few retries while it opens the
+    /// repository: an unreachable server or a missing bucket answers now, not
+    /// after restic's 15 minutes.
+    async fn run_opening(
+        &mut self,
+        args: &[String],
+        cwd: Option<&Path>,
+    ) -> Result<Finished, Failure> {
         process::run(
             &self.restic,
-            &args,
+            args,
             &self.env,
-            None,
+            cwd,
             &mut self.stop,
             Some(PROBE_RETRIES),
         )
@@ -241,25 +245,24 @@ async fn backup_steps(args: &BackupArgs) -> Result<BackupResult, Failure> {
         ));
     }
     let mut s = Session::open(&args.repo)?;
-    // A new repository is created on the first backup; any other failure to
-    // open it (password, network) stops here with its own category.
-    let probe = s.probe().await?;
-    if !probe.success() {
-        let failure = s.failure("opening the repository", &probe);
+    // Straight to the backup (opening the repository once: its key
+    // derivation is most of a small backup's time). A repository that does
+    // not exist yet is created on the first backup, which then runs again;
+    // any other failure to open it (password, network) stops with its own
+    // category.
+    let backup = args::backup(&s.scope, args.time.as_deref());
+    let mut run = s.run_opening(&backup, Some(&args.source)).await?;
+    if !run.success() {
+        let failure = s.failure("backing up", &run);
         if failure.reason != Reason::RepositoryMissing {
             return Err(failure);
         }
         s.step("creating the repository", &args::init(), None)
             .await?;
-    }
-    let run = s
-        .run(
-            &args::backup(&s.scope, args.time.as_deref()),
-            Some(&args.source),
-        )
-        .await?;
-    if !run.success() {
-        return Err(s.failure("backing up", &run));
+        run = s.run_opening(&backup, Some(&args.source)).await?;
+        if !run.success() {
+            return Err(s.failure("backing up", &run));
+        }
     }
     let summary: BackupSummary = output::summary(&run.stdout).ok_or_else(|| {
         Failure::new(

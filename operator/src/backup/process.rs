@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
@@ -68,9 +69,11 @@ impl Stop {
 const RETRY_LINE: &str = "returned error, retrying after";
 
 /// Runs `restic <args>` with `env`, in `cwd` when given. With `max_retries`,
-/// restic is stopped once it has retried that many backend calls: restic
-/// retries for up to 15 minutes, where opening a repository should answer at
-/// once (an unreachable server, a bucket that does not exist yet).
+/// restic is stopped once it has retried that many backend calls while
+/// opening the repository: restic retries for up to 15 minutes, where opening
+/// a repository should answer at once (an unreachable server, a bucket that
+/// does not exist yet). The repository counts as open at restic's first
+/// progress line (`backup --json`); a run that prints none is watched to its end.
 pub async fn run(
     restic: &Path,
     args: &[String],
@@ -110,9 +113,20 @@ pub async fn run(
         )
     })?;
     let retried = Arc::new(Notify::new());
-    let watch = max_retries.map(|n| (n, retried.clone()));
-    let out = tokio::spawn(collect(child.stdout.take(), usize::MAX, true, None));
-    let err = tokio::spawn(collect(child.stderr.take(), MAX_STDERR, false, watch));
+    let opened = Arc::new(AtomicBool::new(false));
+    let watch = max_retries.map(|n| Watch {
+        max_retries: n,
+        notify: retried.clone(),
+        opened: opened.clone(),
+    });
+    let out = tokio::spawn(collect(
+        child.stdout.take(),
+        usize::MAX,
+        true,
+        Some(opened),
+        None,
+    ));
+    let err = tokio::spawn(collect(child.stderr.take(), MAX_STDERR, false, None, watch));
 
     let mut interrupted = false;
     let mut gave_up = false;
@@ -164,14 +178,23 @@ fn terminate(child: &tokio::process::Child) {
     }
 }
 
+/// Retry lines counted while the repository is being opened.
+struct Watch {
+    max_retries: usize,
+    notify: Arc<Notify>,
+    opened: Arc<AtomicBool>,
+}
+
 /// Reads a pipe to its end; keeps at most `max` bytes (the last ones), and
-/// drops restic's progress lines when `drop_status`; with `watch`, notifies
-/// after that many retry lines.
+/// drops restic's progress lines when `drop_status`; sets `opened` at the
+/// first progress line; with `watch`, notifies after that many retry lines
+/// seen before the repository was open.
 async fn collect<R: AsyncRead + Unpin>(
     pipe: Option<R>,
     max: usize,
     drop_status: bool,
-    watch: Option<(usize, Arc<Notify>)>,
+    opened: Option<Arc<AtomicBool>>,
+    watch: Option<Watch>,
 ) -> String {
     let Some(pipe) = pipe else {
         return String::new();
@@ -180,15 +203,20 @@ async fn collect<R: AsyncRead + Unpin>(
     let mut text = String::new();
     let mut retries = 0;
     while let Ok(Some(line)) = lines.next_line().await {
-        if let Some((max_retries, notify)) = &watch
+        if let Some(w) = &watch
             && line.contains(RETRY_LINE)
+            && !w.opened.load(Ordering::Relaxed)
         {
             retries += 1;
-            if retries == *max_retries {
-                notify.notify_one();
+            if retries == w.max_retries {
+                w.notify.notify_one();
             }
         }
-        if drop_status && line.starts_with("{\"message_type\":\"status\"") {
+        let status = line.starts_with("{\"message_type\":\"status\"");
+        if status && let Some(o) = &opened {
+            o.store(true, Ordering::Relaxed);
+        }
+        if drop_status && status {
             continue;
         }
         text.push_str(&line);
