@@ -18,6 +18,7 @@ pub mod conditions;
 pub mod data_connector;
 pub mod labels;
 pub mod restore;
+pub mod results;
 pub mod ward_service;
 
 /// A field of metadata that the API server sets on every object is missing:

@@ -26,7 +26,7 @@ use crate::api::restore::{RestorePhase, RestoreStatus};
 use crate::api::{BackupPolicy, Restore, WardService};
 use crate::controller::backup_policy::build::{self as bp_build, RESTORE_CONTAINER};
 use crate::controller::conditions::{self, DesiredCondition};
-use crate::controller::{Context, cache, labels};
+use crate::controller::{Context, cache, labels, results};
 
 /// Kind label of this controller's metrics.
 pub const KIND: &str = "Restore";
@@ -373,46 +373,22 @@ async fn reconcile_inner(r: &Restore, state: &State) -> Result<Action, Error> {
 
 /// The restore container's end, once its pod ended.
 fn terminated(pod: &Pod) -> Option<&ContainerStateTerminated> {
-    let status = pod.status.as_ref()?;
-    if !matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
-        return None;
-    }
-    status
-        .container_statuses
-        .as_ref()?
-        .iter()
-        .find(|c| c.name == RESTORE_CONTAINER)?
-        .state
-        .as_ref()?
-        .terminated
-        .as_ref()
+    results::ended(pod, RESTORE_CONTAINER, false)
 }
 
 /// The snapshot restored and bytes written, or why it failed.
 fn parse(t: &ContainerStateTerminated) -> Result<(String, Option<u64>), String> {
-    let line = t
-        .message
-        .as_deref()
-        .and_then(|m| serde_json::from_str::<serde_json::Value>(m.trim()).ok());
-    match line {
+    match results::line(t) {
         Some(v) if v["result"] == "Succeeded" && t.exit_code == 0 => Ok((
             v["snapshotID"].as_str().unwrap_or_default().to_string(),
             v["bytesRestored"].as_u64(),
         )),
-        Some(v) if v["result"] == "Failed" => Err(format!(
+        Some(v) if v["result"] == "Failed" => Err(results::truncate(&format!(
             "{}: {}",
             v["reason"].as_str().unwrap_or("Failed"),
-            v["message"]
-                .as_str()
-                .unwrap_or_default()
-                .chars()
-                .take(512)
-                .collect::<String>()
-        )),
-        _ => Err(format!(
-            "the restore container ended with exit code {} and no result line",
-            t.exit_code
-        )),
+            v["message"].as_str().unwrap_or_default()
+        ))),
+        _ => Err(results::no_result("restore", t)),
     }
 }
 

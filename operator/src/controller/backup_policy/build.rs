@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, Job, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{
-    Affinity, Capabilities, Container, EmptyDirVolumeSource, EnvVar, KeyToPath,
-    PersistentVolumeClaimVolumeSource, PodAffinity, PodAffinityTerm, PodSecurityContext, PodSpec,
-    PodTemplateSpec, Secret, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
+    Affinity, Container, EmptyDirVolumeSource, EnvVar, KeyToPath,
+    PersistentVolumeClaimVolumeSource, PodAffinity, PodAffinityTerm, PodSpec, PodTemplateSpec,
+    Secret, SecretVolumeSource, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
@@ -21,7 +21,7 @@ use crate::api::{BackupPolicy, Classification, WardService};
 use crate::backup::settings::{ACCESS_KEY_FILE, SECRET_KEY_FILE};
 use crate::controller::labels;
 use crate::controller::ward_service::build::deployment::{
-    FS_GROUP, default_resources, runtime_default_seccomp,
+    default_resources, restricted_container, restricted_pod,
 };
 use crate::controller::ward_service::build::pvc_name;
 use crate::runtime::settings::WorkloadSettings;
@@ -275,7 +275,7 @@ fn tool_container(
             value_from: None,
         }]),
         resources: Some(default_resources(s)),
-        security_context: Some(restricted()),
+        security_context: Some(restricted_container()),
         termination_message_policy: Some("File".to_string()),
         volume_mounts: Some(mounts),
         ..Container::default()
@@ -303,13 +303,7 @@ fn tool_pod(input: &TargetInput) -> PodSpec {
         restart_policy: Some("Never".to_string()),
         automount_service_account_token: Some(false),
         enable_service_links: Some(false),
-        security_context: Some(PodSecurityContext {
-            run_as_non_root: Some(true),
-            fs_group: Some(FS_GROUP),
-            fs_group_change_policy: Some("OnRootMismatch".to_string()),
-            seccomp_profile: Some(runtime_default_seccomp()),
-            ..PodSecurityContext::default()
-        }),
+        security_context: Some(restricted_pod()),
         node_selector: classified.then(|| s.isolated_node_selector.0.clone()),
         tolerations: classified.then(|| s.isolated_tolerations.0.clone()),
         ..PodSpec::default()
@@ -525,20 +519,6 @@ fn repository_volumes(input: &TargetInput) -> Vec<Volume> {
         (None, None) => {}
     }
     v
-}
-
-fn restricted() -> SecurityContext {
-    SecurityContext {
-        allow_privilege_escalation: Some(false),
-        capabilities: Some(Capabilities {
-            drop: Some(vec!["ALL".to_string()]),
-            add: None,
-        }),
-        read_only_root_filesystem: Some(true),
-        run_as_non_root: Some(true),
-        seccomp_profile: Some(runtime_default_seccomp()),
-        ..SecurityContext::default()
-    }
 }
 
 /// The key Secret wardops generates for a policy without `encryption`:

@@ -9,6 +9,7 @@ use k8s_openapi::jiff::Timestamp;
 use crate::api::backup_policy::{BackupPolicySpec, BackupTargetStatus};
 
 use super::build::BACKUP_CONTAINER;
+use crate::controller::results;
 
 /// Stable condition reasons of a BackupPolicy.
 pub mod reason {
@@ -36,9 +37,6 @@ pub mod reason {
     /// Event: a `wardops.io/backup-now` value started backups.
     pub const BACKUP_STARTED: &str = "BackupStarted";
 }
-
-/// Longest error text taken from a backup pod into status.
-pub const MAX_ERROR_CHARS: usize = 512;
 
 /// A schedule's window before a policy counts as overdue: one hour after
 /// the first scheduled time that had no successful backup after it.
@@ -85,55 +83,21 @@ pub fn observe_target<'a>(
     new
 }
 
-/// The backup container's end, once the pod has ended (a backup pod runs
-/// the forget container after it; only then is the whole result known).
 fn terminated(pod: &Pod) -> Option<&ContainerStateTerminated> {
-    let status = pod.status.as_ref()?;
-    if !matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
-        return None;
-    }
-    status
-        .init_container_statuses
-        .as_ref()?
-        .iter()
-        .find(|c| c.name == BACKUP_CONTAINER)?
-        .state
-        .as_ref()?
-        .terminated
-        .as_ref()
+    results::ended(pod, BACKUP_CONTAINER, true)
 }
 
 /// The result line of a successful backup, or why it failed.
 fn parse(t: &ContainerStateTerminated) -> Result<serde_json::Value, String> {
-    let line = t
-        .message
-        .as_deref()
-        .and_then(|m| serde_json::from_str::<serde_json::Value>(m.trim()).ok());
-    match line {
+    match results::line(t) {
         Some(v) if v["result"] == "Succeeded" && t.exit_code == 0 => Ok(v),
-        Some(v) if v["result"] == "Failed" => Err(truncate(&format!(
+        Some(v) if v["result"] == "Failed" => Err(results::truncate(&format!(
             "{}: {}",
             v["reason"].as_str().unwrap_or("Failed"),
             v["message"].as_str().unwrap_or_default()
         ))),
-        _ => Err(format!(
-            "the backup container ended with exit code {}{} and no result line",
-            t.exit_code,
-            t.reason
-                .as_deref()
-                .map(|r| format!(" ({})", truncate(r)))
-                .unwrap_or_default()
-        )),
+        _ => Err(results::no_result("backup", t)),
     }
-}
-
-fn truncate(s: &str) -> String {
-    if s.chars().count() <= MAX_ERROR_CHARS {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(MAX_ERROR_CHARS).collect();
-    out.push('…');
-    out
 }
 
 /// The first time the schedule fires strictly after `after`, in its zone.

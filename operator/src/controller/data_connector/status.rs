@@ -12,6 +12,7 @@ pub use crate::controller::ward_service::status::{
 use crate::api::common::condition::SYNCED;
 use crate::api::data_connector::{DataConnectorStatus, SyncedDataset};
 use crate::controller::conditions::DesiredCondition;
+use crate::controller::results;
 use crate::gateway::sync::SyncResult;
 
 use super::build::sync::CONTAINER_NAME;
@@ -36,9 +37,6 @@ pub mod reason {
     /// `Synced=False`: no pull has ended yet; the gateway has nothing to serve.
     pub const NOT_SYNCED_YET: &str = "NotSyncedYet";
 }
-
-/// Longest error text taken from a sync pod into a condition message.
-pub const MAX_SYNC_ERROR_CHARS: usize = 512;
 
 /// What the sync pods reported, as status fields.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -159,24 +157,12 @@ pub fn observe_sync<'a>(
 }
 
 fn terminated(pod: &Pod) -> Option<&ContainerStateTerminated> {
-    pod.status
-        .as_ref()?
-        .container_statuses
-        .as_ref()?
-        .iter()
-        .find(|c| c.name == CONTAINER_NAME)?
-        .state
-        .as_ref()?
-        .terminated
-        .as_ref()
+    results::ended(pod, CONTAINER_NAME, false)
 }
 
 /// The datasets of a successful pull, or why it failed.
 fn parse(t: &ContainerStateTerminated) -> Result<Vec<SyncedDataset>, String> {
-    let result = t
-        .message
-        .as_deref()
-        .and_then(|m| serde_json::from_str::<SyncResult>(m.trim()).ok());
+    let result = results::line(t).and_then(|v| serde_json::from_value::<SyncResult>(v).ok());
     match (result, t.exit_code) {
         (Some(SyncResult::Succeeded { datasets, .. }), 0) => Ok(datasets
             .into_iter()
@@ -186,24 +172,9 @@ fn parse(t: &ContainerStateTerminated) -> Result<Vec<SyncedDataset>, String> {
                 bytes: d.bytes,
             })
             .collect()),
-        (Some(SyncResult::Failed { error, .. }), _) => Err(truncate(&error)),
-        (_, code) => Err(format!(
-            "the sync container ended with exit code {code}{} and no result line",
-            t.reason
-                .as_deref()
-                .map(|r| format!(" ({})", truncate(r)))
-                .unwrap_or_default()
-        )),
+        (Some(SyncResult::Failed { error, .. }), _) => Err(results::truncate(&error)),
+        _ => Err(results::no_result("sync", t)),
     }
-}
-
-fn truncate(s: &str) -> String {
-    if s.chars().count() <= MAX_SYNC_ERROR_CHARS {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(MAX_SYNC_ERROR_CHARS).collect();
-    out.push('…');
-    out
 }
 
 #[cfg(test)]

@@ -7,9 +7,9 @@ use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
 };
 use k8s_openapi::api::core::v1::{
-    Affinity, Capabilities, ConfigMapVolumeSource, Container, ContainerPort, HTTPGetAction,
-    KeyToPath, PersistentVolumeClaimVolumeSource, PodAffinity, PodAffinityTerm, PodSecurityContext,
-    PodSpec, PodTemplateSpec, Probe, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
+    Affinity, ConfigMapVolumeSource, Container, ContainerPort, HTTPGetAction, KeyToPath,
+    PersistentVolumeClaimVolumeSource, PodAffinity, PodAffinityTerm, PodSpec, PodTemplateSpec,
+    Probe, SecretVolumeSource, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -22,7 +22,7 @@ use crate::api::data_connector::{AuthType, ConnectorMode};
 use crate::api::ward_service::SECRET_FILE_MODE;
 use crate::controller::labels;
 use crate::controller::ward_service::build::deployment::{
-    FS_GROUP, REVISION_HISTORY_LIMIT, default_resources, runtime_default_seccomp,
+    REVISION_HISTORY_LIMIT, default_resources, restricted_container, restricted_pod,
     secret_versions_annotation,
 };
 use crate::gateway::config::{GatewayConfig, secret_keys};
@@ -132,13 +132,7 @@ pub fn pod_spec(ctx: &BuildContext, role: Role) -> PodSpec {
         service_account_name: Some(gateway_name(ctx.name)),
         automount_service_account_token: Some(false),
         enable_service_links: Some(false),
-        security_context: Some(PodSecurityContext {
-            run_as_non_root: Some(true),
-            fs_group: Some(FS_GROUP),
-            fs_group_change_policy: Some("OnRootMismatch".to_string()),
-            seccomp_profile: Some(runtime_default_seccomp()),
-            ..PodSecurityContext::default()
-        }),
+        security_context: Some(restricted_pod()),
         volumes: Some(volumes(ctx, role)),
         affinity: same_node_as_the_data(ctx),
         node_selector: classified.then(|| s.isolated_node_selector.0.clone()),
@@ -186,21 +180,6 @@ pub fn pod_annotations(
         a.insert(labels::SECRET_VERSIONS_ANNOTATION.to_string(), v);
     }
     a
-}
-
-/// The container's security: no privilege, no capability, read-only root.
-pub fn restricted() -> SecurityContext {
-    SecurityContext {
-        allow_privilege_escalation: Some(false),
-        capabilities: Some(Capabilities {
-            drop: Some(vec!["ALL".to_string()]),
-            add: None,
-        }),
-        read_only_root_filesystem: Some(true),
-        run_as_non_root: Some(true),
-        seccomp_profile: Some(runtime_default_seccomp()),
-        ..SecurityContext::default()
-    }
 }
 
 /// The image of the connector's pods.
@@ -252,7 +231,7 @@ fn container(ctx: &BuildContext, config: &GatewayConfig) -> Container {
         resources: Some(default_resources(ctx.settings)),
         readiness_probe: Some(probe("/readyz", 1, 5)),
         liveness_probe: Some(probe("/healthz", 10, 20)),
-        security_context: Some(restricted()),
+        security_context: Some(restricted_container()),
         volume_mounts: Some(volume_mounts(ctx, Role::Gateway)),
         ..Container::default()
     }

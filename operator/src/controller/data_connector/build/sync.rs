@@ -20,13 +20,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::config_map::config_path;
 use super::deployment::{
-    BINARY, DATA_DIR, Role, data_labels, image, pod_annotations, pod_spec, restricted,
-    volume_mounts,
+    BINARY, DATA_DIR, Role, data_labels, image, pod_annotations, pod_spec, volume_mounts,
 };
 use super::{BuildContext, data_claim_name, sync_name};
 use crate::api::data_connector::DEFAULT_SNAPSHOT_SIZE;
 use crate::controller::labels;
-use crate::controller::ward_service::build::deployment::default_resources;
+use crate::controller::ward_service::build::deployment::{default_resources, restricted_container};
 use crate::controller::ward_service::build::pvc::read_write_once;
 use crate::gateway::config::GatewayConfig;
 
@@ -149,7 +148,7 @@ fn container(ctx: &BuildContext) -> Container {
             DATA_DIR.to_string(),
         ]),
         resources: Some(default_resources(ctx.settings)),
-        security_context: Some(restricted()),
+        security_context: Some(restricted_container()),
         // The one-line JSON result the controller reads into status.
         termination_message_policy: Some("File".to_string()),
         volume_mounts: Some(volume_mounts(ctx, Role::Sync)),

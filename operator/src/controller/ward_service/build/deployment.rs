@@ -122,13 +122,7 @@ fn pod_template(ctx: &BuildContext) -> PodTemplateSpec {
             automount_service_account_token: Some(false),
             // Service links put every Service of the namespace into the environment.
             enable_service_links: Some(false),
-            security_context: Some(PodSecurityContext {
-                run_as_non_root: Some(true),
-                fs_group: Some(FS_GROUP),
-                fs_group_change_policy: Some("OnRootMismatch".to_string()),
-                seccomp_profile: Some(runtime_default_seccomp()),
-                ..PodSecurityContext::default()
-            }),
+            security_context: Some(restricted_pod()),
             containers: vec![container(ctx)],
             volumes: Some(volumes(ctx)),
             node_selector: classified.then(|| isolated.isolated_node_selector.0.clone()),
@@ -177,6 +171,34 @@ pub fn config_hash(config: &BTreeMap<String, String>) -> String {
     crate::controller::apply::digest(&bytes)
 }
 
+/// Every wardops pod's security (the restricted Pod Security Standard): non-root,
+/// the shared group that owns mounted volumes, the runtime's seccomp profile.
+pub fn restricted_pod() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        fs_group: Some(FS_GROUP),
+        fs_group_change_policy: Some("OnRootMismatch".to_string()),
+        seccomp_profile: Some(runtime_default_seccomp()),
+        ..PodSecurityContext::default()
+    }
+}
+
+/// Every wardops container's security: no privilege escalation, no
+/// capability, a read-only root filesystem, non-root.
+pub fn restricted_container() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_string()]),
+            add: None,
+        }),
+        read_only_root_filesystem: Some(true),
+        run_as_non_root: Some(true),
+        seccomp_profile: Some(runtime_default_seccomp()),
+        ..SecurityContext::default()
+    }
+}
+
 /// The container runtime's default seccomp profile (restricted pod security).
 pub fn runtime_default_seccomp() -> SeccompProfile {
     SeccompProfile {
@@ -212,17 +234,7 @@ fn container(ctx: &BuildContext) -> Container {
         ),
         readiness_probe: Some(probe(probes.readiness.as_ref(), READINESS_DEFAULTS)),
         liveness_probe: Some(probe(probes.liveness.as_ref(), LIVENESS_DEFAULTS)),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".to_string()]),
-                add: None,
-            }),
-            read_only_root_filesystem: Some(true),
-            run_as_non_root: Some(true),
-            seccomp_profile: Some(runtime_default_seccomp()),
-            ..SecurityContext::default()
-        }),
+        security_context: Some(restricted_container()),
         volume_mounts: Some(volume_mounts(ctx)),
         ..Container::default()
     }
