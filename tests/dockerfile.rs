@@ -467,3 +467,57 @@ fn dockerignore_matching_follows_docker_rules() {
     assert!(glob_match("target*", "target"));
     assert!(!glob_match("a*", "a/b"));
 }
+
+#[test]
+fn backup_stage_is_the_runtime_plus_the_pinned_restic_and_is_the_default_backup_image() {
+    let stages = dockerfile();
+    let backup = stages
+        .iter()
+        .find(|s| s.name.as_deref() == Some("backup"))
+        .expect("a stage `backup` (docker build --target backup)");
+    let runtime = stages.last().unwrap();
+    assert_eq!(backup.image, runtime.image, "the same distroless base");
+    let args = |keyword: &str| -> Vec<&str> {
+        backup
+            .instructions
+            .iter()
+            .filter(|i| i.keyword == keyword)
+            .map(|i| i.args.as_str())
+            .collect()
+    };
+    assert!(args("RUN").is_empty(), "nothing runs in distroless");
+    let copies = args("COPY");
+    assert!(
+        copies
+            .iter()
+            .any(|c| c.contains("--from=build") && c.ends_with("/wardops"))
+    );
+    assert!(
+        copies
+            .iter()
+            .any(|c| c.contains("--from=restic") && c.ends_with("/usr/local/bin/restic"))
+    );
+    assert_eq!(args("ENV"), ["WARDOPS_RESTIC=/usr/local/bin/restic"]);
+    assert_eq!(args("USER"), ["65532:65532"]);
+    // restic at the version the tests build and run (tests/backup/build.sh).
+    let restic = stages
+        .iter()
+        .find(|s| s.name.as_deref() == Some("restic"))
+        .unwrap();
+    let script =
+        std::fs::read_to_string(wardops_tests::repo_root().join("tests/backup/build.sh")).unwrap();
+    let version = script
+        .lines()
+        .find_map(|l| l.strip_prefix("RESTIC_VERSION=${RESTIC_VERSION:-"))
+        .and_then(|v| v.strip_suffix('}'))
+        .unwrap();
+    assert!(
+        restic
+            .instructions
+            .iter()
+            .any(|i| i.args.contains(&format!("restic/cmd/restic@{version}"))),
+        "the image's restic is {version}"
+    );
+    // The operator's default backup image is this one.
+    assert!(wardops::runtime::settings::DEFAULT_BACKUP_IMAGE.contains("wardops-backup:"));
+}

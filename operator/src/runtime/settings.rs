@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::Toleration;
 /// the wardops image itself, whose binary runs `wardops gateway`.
 pub const DEFAULT_CONNECTOR_IMAGE: &str = "ghcr.io/wardops/wardops:0.1.0";
 /// Default image of the backup tool (restic).
-pub const DEFAULT_BACKUP_IMAGE: &str = "docker.io/restic/restic:0.18.1";
+pub const DEFAULT_BACKUP_IMAGE: &str = "ghcr.io/wardops/wardops-backup:0.1.0";
 /// Default namespace of the cluster DNS pods.
 pub const DEFAULT_DNS_NAMESPACE: &str = "kube-system";
 /// Default labels of the cluster DNS pods.

@@ -606,7 +606,7 @@ fn running_conditions(
             DEGRADED,
             false,
             reason::ALL_TARGETS_HEALTHY,
-            "every target is backed up and its last backup succeeded",
+            "no target is skipped and no last backup failed",
         )
     } else {
         DesiredCondition::new(
