@@ -272,6 +272,13 @@ async fn backup_now_runs_one_job_per_target_on_the_wards_node_and_fills_the_stat
     .await?;
     let st = bp.status.clone().unwrap();
     assert_eq!(st.last_backup_now.as_deref(), Some("2026-11-27T10:00"));
+    // The backup gauges: a success is recent, so none of these targets is overdue.
+    let op = operator().await;
+    let oldest = op
+        .metric("wardops_backup_last_success_timestamp_seconds")?
+        .unwrap_or(0.0);
+    assert!(oldest > 0.0, "the oldest last success is set");
+    assert!(op.metric("wardops_backup_policies_overdue")?.is_some());
     assert!(st.last_successful_time.is_some());
     let t = target(&bp, "one-stop").unwrap();
     assert_eq!(t.last_snapshot_bytes, Some(4096));
@@ -705,5 +712,40 @@ async fn a_restore_across_classifications_is_refused() -> Result<()> {
         labels::restoring_by(&ws).is_none(),
         "the ward was not touched"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unknown_time_zone_is_refused() -> Result<()> {
+    let (c, ns) = setup("bp-tz", &[]).await?;
+    let n = ns.name.as_str();
+    put_secret(&c, n, "backup-key", &[("password", "k")]).await?;
+    create_backup_claim(&c, n).await?;
+    create_target(&c, n, "one-stop", with_storage()).await?;
+    // The shape passes the schema; only the IANA database knows the name.
+    create_policy(&c, n, json!({"timeZone": "Asia/Hai_Phong"})).await?;
+    let bp = wait_policy(&c, n, "Ready=False InvalidTimeZone", |bp| {
+        (condition(bp, "Ready")?.1 == "InvalidTimeZone").then(|| bp.clone())
+    })
+    .await?;
+    assert!(
+        condition(&bp, "Ready")
+            .unwrap()
+            .2
+            .contains("Asia/Hai_Phong")
+    );
+    assert!(cron_jobs(&c, n).await?.is_empty(), "nothing scheduled");
+    Api::<BackupPolicy>::namespaced(c.clone(), n)
+        .patch(
+            "nightly",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"timeZone": "Asia/Ho_Chi_Minh"}})),
+        )
+        .await?;
+    wait_policy(&c, n, "Scheduled", |bp| {
+        (condition(bp, "Ready")?.1 == "Scheduled").then_some(())
+    })
+    .await?;
+    assert_eq!(cron_jobs(&c, n).await?, ["nightly-one-stop"]);
     Ok(())
 }
