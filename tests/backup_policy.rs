@@ -749,3 +749,52 @@ async fn an_unknown_time_zone_is_refused() -> Result<()> {
     assert_eq!(cron_jobs(&c, n).await?, ["nightly-one-stop"]);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_policy_without_a_success_after_its_schedule_counts_as_overdue() -> Result<()> {
+    let (c, ns) = setup("bp-overdue", &[]).await?;
+    let n = ns.name.as_str();
+    // An operator of this namespace only, with no grace after a missed schedule.
+    let op = wardops_tests::operator::OperatorBuilder::new("bp-overdue")
+        .args([
+            "--leader-election=false".to_string(),
+            format!("--watch-namespaces={n}"),
+            "--backup-overdue-grace-seconds=0".to_string(),
+            "--log-format=json".to_string(),
+        ])
+        .start();
+    op.wait_ready(Duration::from_secs(60)).await?;
+    put_secret(&c, n, "backup-key", &[("password", "k")]).await?;
+    create_backup_claim(&c, n).await?;
+    create_target(&c, n, "one-stop", with_storage()).await?;
+    // Every minute, and every backup fails: no success after the first schedule.
+    create_policy(
+        &c,
+        n,
+        json!({"schedule": "* * * * *", "image": "wardops.test/backup-fails:1"}),
+    )
+    .await?;
+    let overdue = || -> Result<f64> {
+        Ok(op
+            .metric("wardops_backup_policies_overdue")?
+            .unwrap_or(-1.0))
+    };
+    assert_eq!(overdue()?, 0.0, "not overdue before its first schedule");
+    wait_for("the policy overdue", Duration::from_secs(150), || async {
+        Ok((overdue()? == 1.0).then_some(()))
+    })
+    .await?;
+    // Suspended, it is not expected to back up: not overdue.
+    Api::<BackupPolicy>::namespaced(c.clone(), n)
+        .patch(
+            "nightly",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"suspend": true}})),
+        )
+        .await?;
+    wait_for("no longer overdue", TIMEOUT, || async {
+        Ok((overdue()? == 0.0).then_some(()))
+    })
+    .await?;
+    Ok(())
+}

@@ -331,12 +331,13 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
             .collect()
     }));
     let health_stores = bp_stores.clone();
+    let grace = i64::try_from(settings.backup_overdue_grace_seconds).unwrap_or(i64::MAX);
     metrics.set_backup_source(Box::new(move || {
         let now = k8s_openapi::jiff::Timestamp::now();
         health_stores
             .iter()
             .fold((0, None), |(overdue, oldest), s| {
-                let (o, old) = controller::backup_policy::backup_health(s, now);
+                let (o, old) = controller::backup_policy::backup_health(s, now, grace);
                 let oldest = match (oldest, old) {
                     (Some(a), Some(b)) => Some(std::cmp::min(a, b)),
                     (a, b) => a.or(b),

@@ -243,6 +243,11 @@ pub struct RunSettings {
     #[arg(long, env = "WARDOPS_RESYNC_SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(60..=86400))]
     pub resync_seconds: u64,
 
+    /// Seconds after a missed scheduled backup before a BackupPolicy counts as
+    /// overdue (`wardops_backup_policies_overdue`).
+    #[arg(long, env = "WARDOPS_BACKUP_OVERDUE_GRACE_SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(0..=604800))]
+    pub backup_overdue_grace_seconds: u64,
+
     /// Settings of the objects wardops builds.
     #[command(flatten)]
     pub workload: WorkloadSettings,

@@ -693,9 +693,14 @@ pub fn ready_counts(store: &Store<BackupPolicy>) -> Vec<(ReadyLabels, i64)> {
     )
 }
 
-/// Overdue policies in `store` at `now`, and the oldest last successful
-/// backup of any target (seconds since the epoch), for the backup gauges.
-pub fn backup_health(store: &Store<BackupPolicy>, now: Timestamp) -> (i64, Option<i64>) {
+/// Overdue policies in `store` at `now` (`grace` seconds after a missed
+/// schedule), and the oldest last successful backup of any target (seconds
+/// since the epoch), for the backup gauges.
+pub fn backup_health(
+    store: &Store<BackupPolicy>,
+    now: Timestamp,
+    grace: i64,
+) -> (i64, Option<i64>) {
     let mut overdue = 0;
     let mut oldest: Option<i64> = None;
     for bp in store.state() {
@@ -707,7 +712,7 @@ pub fn backup_health(store: &Store<BackupPolicy>, now: Timestamp) -> (i64, Optio
             .filter(|t| !matches!(t.reason.as_deref(), Some(r) if r != reason::BACKUP_FAILED));
         let mut late = false;
         for t in backed_up {
-            late |= status::target_overdue(&bp.spec, t, since, now);
+            late |= status::target_overdue(&bp.spec, t, since, now, grace);
             if let Some(s) = &t.last_successful_time {
                 oldest = Some(oldest.map_or(s.0.as_second(), |o| o.min(s.0.as_second())));
             }

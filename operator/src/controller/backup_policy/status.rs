@@ -38,10 +38,6 @@ pub mod reason {
     pub const BACKUP_STARTED: &str = "BackupStarted";
 }
 
-/// A schedule's window before a policy counts as overdue: one hour after
-/// the first scheduled time that had no successful backup after it.
-pub const OVERDUE_GRACE_SECONDS: i64 = 3600;
-
 /// What the ended backup pods of one target say, folded into its status
 /// (`old`). A pod gone (its Job deleted) changes nothing.
 pub fn observe_target<'a>(
@@ -111,12 +107,13 @@ pub fn next_run(spec: &BackupPolicySpec, after: Timestamp) -> Option<Timestamp> 
 
 /// Whether a target is overdue at `now`: the first scheduled time after its
 /// last success (or after `since`, when it never had one) is more than
-/// [`OVERDUE_GRACE_SECONDS`] in the past. A suspended policy is never overdue.
+/// `grace` seconds in the past. A suspended policy is never overdue.
 pub fn target_overdue(
     spec: &BackupPolicySpec,
     target: &BackupTargetStatus,
     since: Timestamp,
     now: Timestamp,
+    grace: i64,
 ) -> bool {
     if spec.suspend {
         return false;
@@ -125,8 +122,7 @@ pub fn target_overdue(
         .last_successful_time
         .as_ref()
         .map_or(since, |t| t.0.max(since));
-    next_run(spec, from)
-        .is_some_and(|due| now.as_second() > due.as_second() + OVERDUE_GRACE_SECONDS)
+    next_run(spec, from).is_some_and(|due| now.as_second() > due.as_second() + grace)
 }
 
 #[cfg(test)]
@@ -217,13 +213,15 @@ mod tests {
             &spec,
             &never,
             since,
-            t("2026-11-27T19:00:00Z")
+            t("2026-11-27T19:00:00Z"),
+            3600
         ));
         assert!(target_overdue(
             &spec,
             &never,
             since,
-            t("2026-11-27T19:31:00Z")
+            t("2026-11-27T19:31:00Z"),
+            3600
         ));
         let done = BackupTargetStatus {
             last_successful_time: Some(Time(t("2026-11-27T18:31:00Z"))),
@@ -233,13 +231,15 @@ mod tests {
             &spec,
             &done,
             since,
-            t("2026-11-28T19:00:00Z")
+            t("2026-11-28T19:00:00Z"),
+            3600
         ));
         assert!(target_overdue(
             &spec,
             &done,
             since,
-            t("2026-11-28T19:31:00Z")
+            t("2026-11-28T19:31:00Z"),
+            3600
         ));
         let mut suspended = spec.clone();
         suspended.suspend = true;
@@ -247,7 +247,8 @@ mod tests {
             &suspended,
             &never,
             since,
-            t("2026-12-27T00:00:00Z")
+            t("2026-12-27T00:00:00Z"),
+            3600
         ));
     }
 }
