@@ -407,6 +407,12 @@ async fn a_generated_key_outlives_its_policy() -> Result<()> {
         (condition(bp, "Ready")?.0 == "True").then_some(())
     })
     .await?;
+    let bp = wait_policy(&c, n, "Ready", |bp| condition(bp, "Ready")).await?;
+    assert!(
+        bp.2.contains("generated key Secret nightly-backup-key"),
+        "status says so: {}",
+        bp.2
+    );
     let secrets = Api::<Secret>::namespaced(c.clone(), n);
     let key = secrets.get("nightly-backup-key").await?;
     assert!(key.metadata.owner_references.is_none(), "owned by nothing");
@@ -564,19 +570,19 @@ async fn a_restore_in_place_stops_the_ward_restores_and_starts_it_again() -> Res
     })
     .await?;
     let deployments = Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(c.clone(), n);
+    let before: Vec<String> = pods
+        .list(
+            &ListParams::default()
+                .labels("app.kubernetes.io/instance=one-stop,app.kubernetes.io/name=ward-service"),
+        )
+        .await?
+        .items
+        .iter()
+        .map(ResourceExt::name_any)
+        .collect();
+    let audit_mark = wardops_tests::audit::mark()?;
     create_restore(&c, n, "after-incident", "one-stop", json!({})).await?;
-    // Stopped through its WardService while the Job ran: the WardService
-    // said so, and its Deployment went to zero.
     let wards = Api::<wardops::api::WardService>::namespaced(c.clone(), n);
-    let stopped = wait_for("the ward stopped for the restore", TIMEOUT, || async {
-        let ws = wards.get("one-stop").await?;
-        let ready = ws
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready").cloned());
-        Ok(ready.filter(|r| r.reason == "Restoring"))
-    })
-    .await;
     let r = wait_restore(&c, n, "after-incident", "Succeeded").await?;
     let st = r.status.unwrap();
     assert_eq!(st.snapshot_id.as_deref(), Some("a1b2c3d4"));
@@ -606,11 +612,30 @@ async fn a_restore_in_place_stops_the_ward_restores_and_starts_it_again() -> Res
         Ok(back.then_some(()))
     })
     .await?;
-    // The stop was seen (the Job ran while the ward had no pod).
+    // Stopped through its WardService (the annotation set, then removed: two
+    // patches of the WardService by the operator), and its pods replaced:
+    // none of those before the restore runs after it.
+    let patches = wardops_tests::audit::operator_requests(n, audit_mark, None)?
+        .iter()
+        .filter(|r| r.starts_with("patch ") && r.contains("/wardservices/one-stop"))
+        .count();
     assert!(
-        stopped.is_ok(),
-        "the ward was never reported Restoring: {stopped:?}"
+        patches >= 2,
+        "the WardService was not stopped and started through its annotation"
     );
+    wait_for("new ward pods", TIMEOUT, || async {
+        let now = pods
+            .list(
+                &ListParams::default().labels(
+                    "app.kubernetes.io/instance=one-stop,app.kubernetes.io/name=ward-service",
+                ),
+            )
+            .await?;
+        let fresh =
+            !now.items.is_empty() && now.items.iter().all(|p| !before.contains(&p.name_any()));
+        Ok(fresh.then_some(()))
+    })
+    .await?;
     // A finished Restore cannot be changed.
     let r = kubectl(
         &[

@@ -582,12 +582,19 @@ fn running_conditions(
             format!("{running} target(s); spec.suspend: no backup starts on schedule"),
         )
     } else {
+        let key = match &spec.encryption {
+            Some(_) => String::new(),
+            None => format!(
+                "; encrypted with the generated key Secret {} (keep a copy outside the cluster)",
+                build::generated_key_name(&bp.name_any())
+            ),
+        };
         DesiredCondition::new(
             READY,
             true,
             reason::SCHEDULED,
             format!(
-                "{running} target(s) backed up on `{}` ({})",
+                "{running} target(s) backed up on `{}` ({}){key}",
                 spec.schedule, spec.time_zone
             ),
         )
