@@ -86,6 +86,40 @@ where
     }
 }
 
+/// The objects of `store` in namespace `ns` that `pick` selects: what a
+/// watch of a related kind maps its events to.
+pub fn refs_where<K>(store: &Store<K>, ns: &str, pick: impl Fn(&K) -> bool) -> Vec<ObjectRef<K>>
+where
+    K: Resource<DynamicType = ()> + Lookup<DynamicType = ()> + Clone + 'static,
+{
+    store
+        .state()
+        .iter()
+        .filter(|o| o.meta().namespace.as_deref() == Some(ns) && pick(o))
+        .map(|o| ObjectRef::from_obj(o.as_ref()))
+        .collect()
+}
+
+/// The owner `P` of a child that names it in its `app.kubernetes.io/instance`
+/// label (the Jobs and pods a CronJob makes carry no owner reference to it).
+pub fn owner_by_instance<P, K>(child: &K) -> Option<ObjectRef<P>>
+where
+    P: Resource<DynamicType = ()> + Lookup<DynamicType = ()>,
+    K: Resource,
+{
+    let ns = child.meta().namespace.as_deref()?;
+    Some(ObjectRef::new(instance_of(child)?).within(ns))
+}
+
+/// `app.kubernetes.io/instance` of a child: its owner's name.
+pub fn instance_of<K: Resource>(obj: &K) -> Option<&str> {
+    obj.meta()
+        .labels
+        .as_ref()?
+        .get(super::labels::INSTANCE_LABEL)
+        .map(String::as_str)
+}
+
 /// A copy of the cached object `name` in `namespace`, if the cache has it.
 pub fn get<K>(store: &Store<K>, namespace: &str, name: &str) -> Option<Arc<K>>
 where

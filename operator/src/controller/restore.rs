@@ -16,7 +16,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use tracing::warn;
@@ -526,20 +526,6 @@ fn pod_result(pod: &mut Pod) {
     pod.spec = None;
 }
 
-/// The Restores (namespace `ns`) that `pick` selects.
-fn restores_where(
-    store: &Store<Restore>,
-    ns: &str,
-    pick: impl Fn(&Restore) -> bool,
-) -> Vec<ObjectRef<Restore>> {
-    store
-        .state()
-        .iter()
-        .filter(|r| r.namespace().as_deref() == Some(ns) && pick(r))
-        .map(|r| ObjectRef::from_obj(r.as_ref()))
-        .collect()
-}
-
 /// The Restore controller for one namespace (or all).
 pub fn controller(
     ctx: Arc<Context>,
@@ -621,17 +607,17 @@ pub fn controller(
                 .get(labels::INSTANCE_LABEL)
                 .cloned()
                 .unwrap_or_default();
-            restores_where(&s1, &ns, |r| r.name_any() == name)
+            cache::refs_where(&s1, &ns, |r| r.name_any() == name)
         })
         .watches_stream(policy_events, move |bp: BackupPolicy| {
             let name = bp.name_any();
-            restores_where(&s2, &bp.namespace().unwrap_or_default(), |r| {
+            cache::refs_where(&s2, &bp.namespace().unwrap_or_default(), |r| {
                 r.spec.backup_policy_ref.name == name
             })
         })
         .watches_stream(ws_events, move |ws: WardService| {
             let name = ws.name_any();
-            restores_where(&s3, &ws.namespace().unwrap_or_default(), |r| {
+            cache::refs_where(&s3, &ws.namespace().unwrap_or_default(), |r| {
                 r.spec.ward_service_ref.name == name
             })
         })
@@ -641,7 +627,7 @@ pub fn controller(
                 .get(labels::INSTANCE_LABEL)
                 .cloned()
                 .unwrap_or_default();
-            restores_where(&s4, &p.namespace().unwrap_or_default(), |r| {
+            cache::refs_where(&s4, &p.namespace().unwrap_or_default(), |r| {
                 r.spec.ward_service_ref.name == ward
             })
         })
@@ -649,7 +635,7 @@ pub fn controller(
             claim_events,
             move |c: PartialObjectMeta<PersistentVolumeClaim>| {
                 let restore = c.labels().get(labels::RESTORE_ANNOTATION).cloned();
-                restores_where(&s5, &c.namespace().unwrap_or_default(), |r| {
+                cache::refs_where(&s5, &c.namespace().unwrap_or_default(), |r| {
                     Some(r.name_any()) == restore
                 })
             },

@@ -729,27 +729,6 @@ pub fn backup_health(
     (overdue, oldest)
 }
 
-/// Policies in `store` (namespace `ns`) that `pick` selects.
-fn policies_where(
-    store: &Store<BackupPolicy>,
-    ns: &str,
-    pick: impl Fn(&BackupPolicy) -> bool,
-) -> Vec<ObjectRef<BackupPolicy>> {
-    store
-        .state()
-        .iter()
-        .filter(|bp| bp.namespace().as_deref() == Some(ns) && pick(bp))
-        .map(|bp| ObjectRef::from_obj(bp.as_ref()))
-        .collect()
-}
-
-/// The policy of a backup CronJob, Job or pod, by its instance label.
-fn backup_child_owner<K: Resource>(obj: &K) -> Option<ObjectRef<BackupPolicy>> {
-    let ns = obj.meta().namespace.as_deref()?;
-    let name = obj.meta().labels.as_ref()?.get(labels::INSTANCE_LABEL)?;
-    Some(ObjectRef::new(name).within(ns))
-}
-
 /// The BackupPolicy controller for one namespace (or all): its caches and
 /// the future that runs it until `shutdown` completes.
 pub fn controller(
@@ -821,11 +800,11 @@ pub fn controller(
     let fut = Controller::for_stream(policies, bp_store.clone())
         .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES))
         .owns_stream(cron_job_events)
-        .watches_stream(job_events, |j: Job| backup_child_owner(&j))
-        .watches_stream(pod_events, |p: Pod| backup_child_owner(&p))
+        .watches_stream(job_events, |j: Job| cache::owner_by_instance(&j))
+        .watches_stream(pod_events, |p: Pod| cache::owner_by_instance(&p))
         .watches_stream(secret_events, move |s: PartialObjectMeta<Secret>| {
             let name = s.name_any();
-            policies_where(&secret_store, &s.namespace().unwrap_or_default(), |bp| {
+            cache::refs_where(&secret_store, &s.namespace().unwrap_or_default(), |bp| {
                 secret_uses(bp).iter().any(|u| u.secret == name)
                     || (bp.spec.encryption.is_none()
                         && build::generated_key_name(&bp.name_any()) == name)
@@ -835,7 +814,7 @@ pub fn controller(
             claim_events,
             move |c: PartialObjectMeta<PersistentVolumeClaim>| {
                 let name = c.name_any();
-                policies_where(&claim_store, &c.namespace().unwrap_or_default(), |bp| {
+                cache::refs_where(&claim_store, &c.namespace().unwrap_or_default(), |bp| {
                     bp.spec
                         .destination
                         .pvc
@@ -847,7 +826,7 @@ pub fn controller(
         // A WardService that appears, changes or goes: the policies that
         // name it or select it (before or after) follow.
         .watches_stream(ws_events, move |ws: WardService| {
-            policies_where(&ws_store, &ws.namespace().unwrap_or_default(), |_| true)
+            cache::refs_where(&ws_store, &ws.namespace().unwrap_or_default(), |_| true)
         })
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, state.clone())

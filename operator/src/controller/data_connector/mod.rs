@@ -119,19 +119,10 @@ impl Caches {
             .state()
             .into_iter()
             .filter(|p| {
-                p.namespace().as_deref() == Some(ns) && instance_of(p.as_ref()) == Some(name)
+                p.namespace().as_deref() == Some(ns) && cache::instance_of(p.as_ref()) == Some(name)
             })
             .collect()
     }
-}
-
-/// `app.kubernetes.io/instance` of a child: its connector's name.
-fn instance_of<K: Resource>(obj: &K) -> Option<&str> {
-    obj.meta()
-        .labels
-        .as_ref()?
-        .get(labels::INSTANCE_LABEL)
-        .map(String::as_str)
 }
 
 /// Keeps of a sync pod what status reads: identity, labels, container states.
@@ -371,7 +362,8 @@ async fn delete_sync_children(
     )
     .await?;
     for job in cache.jobs.state() {
-        if job.namespace().as_deref() == Some(ns) && instance_of(job.as_ref()) == Some(name) {
+        if job.namespace().as_deref() == Some(ns) && cache::instance_of(job.as_ref()) == Some(name)
+        {
             apply::delete_owned(client, ns, Some(job), uid).await?;
         }
     }
@@ -490,26 +482,6 @@ async fn update_status(
 async fn publish(ctx: &Context, dc: &DataConnector, ok: bool, reason: &str, message: &str) {
     let normal = ok || reason == reason::ROLLING_OUT;
     crate::controller::publish(ctx, &dc.object_ref(&()), normal, reason, message).await;
-}
-
-/// The connector of a sync Job or pod.
-fn sync_child_owner<K: Resource>(obj: &K) -> Option<ObjectRef<DataConnector>> {
-    let ns = obj.meta().namespace.as_deref()?;
-    Some(ObjectRef::new(instance_of(obj)?).within(ns))
-}
-
-/// Connectors in `store` (namespace `ns`) that `pick` selects.
-fn connectors_where(
-    store: &Store<DataConnector>,
-    ns: &str,
-    pick: impl Fn(&DataConnector) -> bool,
-) -> Vec<ObjectRef<DataConnector>> {
-    store
-        .state()
-        .iter()
-        .filter(|dc| dc.namespace().as_deref() == Some(ns) && pick(dc))
-        .map(|dc| ObjectRef::from_obj(dc.as_ref()))
-        .collect()
 }
 
 /// Ready counts of the DataConnectors in `store`, for the resources gauge.
@@ -646,21 +618,21 @@ pub fn controller(
         .owns_stream(cron_job_events)
         // Jobs (the CronJob's or a sync-now one) and sync pods, by their
         // connector's name label.
-        .watches_stream(job_events, |j: Job| sync_child_owner(&j))
-        .watches_stream(pod_events, |p: Pod| sync_child_owner(&p))
+        .watches_stream(job_events, |j: Job| cache::owner_by_instance(&j))
+        .watches_stream(pod_events, |p: Pod| cache::owner_by_instance(&p))
         .watches_stream(secret_events, move |s: PartialObjectMeta<Secret>| {
             let name = s.name_any();
-            connectors_where(&secret_store, &s.namespace().unwrap_or_default(), |dc| {
+            cache::refs_where(&secret_store, &s.namespace().unwrap_or_default(), |dc| {
                 validate::secret_uses(dc).iter().any(|u| u.secret == name)
             })
         })
         .watches_stream(ns_events, move |n: PartialObjectMeta<Namespace>| {
-            connectors_where(&ns_store, &n.name_any(), |_| true)
+            cache::refs_where(&ns_store, &n.name_any(), |_| true)
         })
         // A WardService that appears, changes level or ward: its connectors follow.
         .watches_stream(ws_events, move |ws: WardService| {
             let name = ws.name_any();
-            connectors_where(&ws_store, &ws.namespace().unwrap_or_default(), |dc| {
+            cache::refs_where(&ws_store, &ws.namespace().unwrap_or_default(), |dc| {
                 dc.spec.ward_service_ref.name == name
             })
         })
