@@ -237,6 +237,34 @@ where
         .map(|(live, _)| live)
 }
 
+/// Writes `status` into `obj`'s status subresource by server-side apply,
+/// with the `wardops` field manager (the one writer of wardops' status).
+pub async fn patch_status<K>(
+    client: &Client,
+    obj: &K,
+    status: &impl Serialize,
+) -> Result<(), kube::Error>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Debug,
+{
+    let body = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    let api: Api<K> = Api::namespaced(client.clone(), &obj.namespace().unwrap_or_default());
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map(|_| ())
+}
+
 /// Deletes `cached`, the watch cache's copy of a child, if it is controlled by
 /// `owner_uid`. Nothing in the cache: nothing to delete, and no request.
 /// Returns whether a delete was sent.

@@ -487,20 +487,9 @@ async fn finish(
         Timestamp::now(),
     );
     if st != old {
-        let body = serde_json::json!({
-            "apiVersion": Restore::api_version(&()),
-            "kind": Restore::kind(&()),
-            "status": st,
-        });
-        let api: Api<Restore> =
-            Api::namespaced(ctx.client.clone(), &r.namespace().unwrap_or_default());
-        api.patch_status(
-            &r.name_any(),
-            &PatchParams::apply(labels::FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
-        .await
-        .map_err(Error::Status)?;
+        crate::controller::apply::patch_status(&ctx.client, r, &st)
+            .await
+            .map_err(Error::Status)?;
         if conditions::state_of(&old.conditions, PROGRESSING).map(|s| s.1) != Some(outcome.reason) {
             let ok = outcome.phase != RestorePhase::Failed;
             crate::controller::publish(

@@ -15,7 +15,7 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -645,20 +645,9 @@ async fn update_status(
     if new == old {
         return Ok(());
     }
-    let body = serde_json::json!({
-        "apiVersion": BackupPolicy::api_version(&()),
-        "kind": BackupPolicy::kind(&()),
-        "status": new,
-    });
-    let api: Api<BackupPolicy> =
-        Api::namespaced(ctx.client.clone(), &bp.namespace().unwrap_or_default());
-    api.patch_status(
-        &bp.name_any(),
-        &PatchParams::apply(labels::FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .map_err(Error::Status)?;
+    apply::patch_status(&ctx.client, bp, &new)
+        .await
+        .map_err(Error::Status)?;
     let before = conditions::state_of(&old.conditions, READY);
     let after = conditions::state_of(&new.conditions, READY);
     if before != after

@@ -19,7 +19,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -438,20 +438,9 @@ async fn update_status(
     if new == old {
         return Ok(());
     }
-    let body = serde_json::json!({
-        "apiVersion": DataConnector::api_version(&()),
-        "kind": DataConnector::kind(&()),
-        "status": new,
-    });
-    let api: Api<DataConnector> =
-        Api::namespaced(ctx.client.clone(), &dc.namespace().unwrap_or_default());
-    api.patch_status(
-        &dc.name_any(),
-        &PatchParams::apply(labels::FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .map_err(Error::Status)?;
+    apply::patch_status(&ctx.client, dc, &new)
+        .await
+        .map_err(Error::Status)?;
 
     let before = conditions::state_of(&old.conditions, READY);
     let after = conditions::state_of(&new.conditions, READY);

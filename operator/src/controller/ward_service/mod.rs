@@ -12,7 +12,6 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -406,20 +405,9 @@ async fn update_status(
     if new == old {
         return Ok(());
     }
-    let body = serde_json::json!({
-        "apiVersion": WardService::api_version(&()),
-        "kind": WardService::kind(&()),
-        "status": new,
-    });
-    let api: Api<WardService> =
-        Api::namespaced(ctx.client.clone(), &ws.namespace().unwrap_or_default());
-    api.patch_status(
-        &ws.name_any(),
-        &PatchParams::apply(labels::FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .map_err(Error::Status)?;
+    apply::patch_status(&ctx.client, ws, &new)
+        .await
+        .map_err(Error::Status)?;
 
     let before = conditions::state_of(&old.conditions, READY);
     let after = conditions::state_of(&new.conditions, READY);
