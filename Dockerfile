@@ -24,6 +24,8 @@ RUN mkdir -p operator/src tests/src \
         target/release/deps/wardops-* target/release/deps/libwardops-* target/release/wardops
 
 # The operator itself (the stub's fingerprint is gone, so cargo rebuilds it).
+# The runbook text `kubectl wardops explain-reason` prints is compiled in.
+COPY docs docs
 COPY operator/src operator/src
 RUN cargo build --release --locked --package wardops --bin wardops
 

@@ -46,12 +46,36 @@ enum Command {
     /// Applies retention to one target's snapshots (`restic forget` + `prune`);
     /// the newest snapshot is always kept.
     Forget(Box<wardops::backup::cli::ForgetArgs>),
+    /// Lists one target's snapshots in the repository (newest first); prints a
+    /// one-line JSON result, also the termination message.
+    Snapshots(Box<wardops::backup::cli::SnapshotsArgs>),
+    /// The kubectl plugin (`kubectl wardops ...`): the same commands as when
+    /// this binary is installed as `kubectl-wardops`.
+    #[command(
+        name = "kubectl",
+        disable_help_flag = true,
+        disable_version_flag = true
+    )]
+    Kubectl {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// Prints the version.
     Version,
 }
 
 fn main() -> std::process::ExitCode {
-    match run(Cli::parse()) {
+    // Installed as `kubectl-wardops` (or called by kubectl's completion as
+    // `kubectl_complete-wardops`): the plugin.
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(mode) = argv.first().and_then(|a| wardops::cli::invoked_as(a)) {
+        return wardops::cli::main(mode, argv.split_off(1));
+    }
+    let cli = Cli::parse();
+    if let Command::Kubectl { args } = cli.command {
+        return wardops::cli::main(wardops::cli::Mode::Plugin, args);
+    }
+    match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // `{:#}`: the error and its causes, `outer: inner`.
@@ -109,6 +133,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Forget(args) => {
             anyhow::ensure!(wardops::backup::cli::forget(&args), "forget failed");
         }
+        Command::Snapshots(args) => {
+            anyhow::ensure!(
+                wardops::backup::cli::snapshots(&args),
+                "listing snapshots failed"
+            );
+        }
+        // Dispatched in `main`.
+        Command::Kubectl { .. } => {}
         Command::Version => println!("wardops {}", wardops::VERSION),
     }
     Ok(())

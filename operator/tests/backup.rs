@@ -1,6 +1,6 @@
-//! `wardops backup | restore | forget` with the real restic, against a local
-//! repository folder and a real S3 server (versitygw, posix backend) that
-//! each test starts on 127.0.0.1. No Kubernetes.
+//! `wardops backup | restore | forget | snapshots` with the real restic,
+//! against a local repository folder and a real S3 server (versitygw, posix
+//! backend) that each test starts on 127.0.0.1. No Kubernetes.
 //!
 //! restic and versitygw come from `WARDOPS_RESTIC` / `WARDOPS_S3_SERVER`
 //! (scripts/test.sh sets them) or from the cache tests/backup/build.sh fills.
@@ -11,6 +11,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use wardops::backup::report::SnapshotsResult;
 
 const PASSWORD: &str = "sentinel-Pa55word-7c41e9";
 const ACCESS_KEY: &str = "WARDOPSTESTACCESS";
@@ -476,6 +477,65 @@ fn local_wrong_password_fails_clearly() {
 fn s3_wrong_password_fails_clearly() {
     let t = Temp::new("s3-password");
     wrong_password(&Repo::s3(&t), &t);
+}
+
+fn list_snapshots(repo: &Repo, t: &Temp) {
+    // No repository yet: said so, not an empty list.
+    let (ok, v) = repo.wardops("snapshots", "ward-records", &[]);
+    assert!(!ok);
+    assert_eq!(v["reason"], "RepositoryMissing", "{v}");
+
+    let src = t.path("source");
+    make_tree(&src, 5, 0, 0);
+    let first = repo.backup("ward-records", &src, None);
+    let second = repo.backup("ward-records", &src, None);
+    repo.backup("other-ward", &src, None);
+    let (ok, v) = repo.wardops("snapshots", "ward-records", &[]);
+    assert!(ok, "{v}");
+    // The kubectl plugin reads the line with the same types.
+    let listed: SnapshotsResult = serde_json::from_value(v.clone()).expect("a SnapshotsResult");
+    let ids: Vec<&str> = listed.snapshots.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            second["snapshotID"].as_str().unwrap(),
+            first["snapshotID"].as_str().unwrap()
+        ],
+        "newest first, this target only: {v}"
+    );
+    assert_eq!(listed.total, 2);
+    for s in &listed.snapshots {
+        assert_eq!(s.id.len(), 64, "the full id: {v}");
+        assert_eq!(s.host, "phuong-1");
+        assert_eq!(s.tags, ["ward-records"]);
+        assert!(
+            s.time.parse::<jiff::Timestamp>().is_ok(),
+            "RFC 3339: {}",
+            s.time
+        );
+    }
+
+    let wrong = "not-the-key-5e2d91";
+    std::fs::write(&repo.password_file, format!("{wrong}\n")).unwrap();
+    let (ok, v) = repo.wardops("snapshots", "ward-records", &[]);
+    assert!(!ok);
+    assert_eq!(v["reason"], "WrongPassword", "{v}");
+    assert!(
+        !v.to_string().contains(wrong),
+        "the password was printed: {v}"
+    );
+}
+
+#[test]
+fn local_snapshots_lists_the_targets_snapshots_newest_first() {
+    let t = Temp::new("local-snapshots");
+    list_snapshots(&Repo::local(&t), &t);
+}
+
+#[test]
+fn s3_snapshots_lists_the_targets_snapshots_newest_first() {
+    let t = Temp::new("s3-snapshots");
+    list_snapshots(&Repo::s3(&t), &t);
 }
 
 #[test]

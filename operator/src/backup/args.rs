@@ -76,9 +76,14 @@ pub fn prune() -> Vec<String> {
     vec!["prune".into()]
 }
 
+/// `restic snapshots --json` of every snapshot of the scope.
+pub fn snapshots_all(scope: &Scope) -> Vec<String> {
+    scoped(vec!["snapshots".into(), "--json".into()], scope)
+}
+
 /// `restic snapshots --json` of one snapshot (`latest` within the scope, or an id).
 pub fn snapshots(scope: &Scope, snapshot: &str) -> Vec<String> {
-    let mut args = scoped(vec!["snapshots".into(), "--json".into()], scope);
+    let mut args = snapshots_all(scope);
     if snapshot == "latest" {
         args.extend(["--latest".into(), "1".into()]);
     } else {
@@ -171,6 +176,21 @@ mod tests {
                 "7",
                 "--keep-monthly",
                 "12"
+            ]
+        );
+    }
+
+    #[test]
+    fn snapshots_all_lists_the_whole_scope() {
+        assert_eq!(
+            snapshots_all(&scope()),
+            [
+                "snapshots",
+                "--json",
+                "--host",
+                "phuong-1",
+                "--tag",
+                "ward-records"
             ]
         );
     }

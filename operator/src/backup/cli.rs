@@ -1,5 +1,6 @@
-//! `wardops backup`, `wardops forget`, `wardops restore`: each a short
-//! pipeline of restic runs, ending in one JSON result line.
+//! `wardops backup`, `wardops forget`, `wardops restore`, `wardops
+//! snapshots`: each a short pipeline of restic runs, ending in one JSON
+//! result line.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -8,14 +9,17 @@ use super::args::{self, Retention, Scope};
 use super::error::{Failure, Reason, advice, bounded, classify, redact};
 use super::output::{self, BackupSummary, RestoreSummary};
 use super::process::{self, Finished, Stop};
-use super::report::{BackupResult, FailedResult, ForgetResult, Outcome, RestoreResult, emit};
+use super::report::{
+    BackupResult, FailedResult, ForgetResult, Outcome, RestoreResult, SnapshotEntry,
+    SnapshotsResult, emit,
+};
 use super::settings::{self, Env, Repository};
 
 /// Backend retries tolerated while opening the repository (restic waits
 /// about 0.5 s, then doubling, between them).
 const PROBE_RETRIES: usize = 3;
 
-/// The repository and the target's scope, shared by the three subcommands.
+/// The repository and the target's scope, shared by the subcommands.
 #[derive(clap::Args, Debug, Clone)]
 pub struct RepositoryArgs {
     /// The restic repository: a local path, or a URL such as
@@ -95,6 +99,13 @@ pub struct RestoreArgs {
     pub target: PathBuf,
 }
 
+/// Arguments of `wardops snapshots`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SnapshotsArgs {
+    #[command(flatten)]
+    pub repo: RepositoryArgs,
+}
+
 /// Runs `wardops backup`; prints the result line; true when it succeeded.
 pub fn backup(args: &BackupArgs) -> bool {
     finish(block_on(backup_steps(args)), &args.repo.termination_log)
@@ -108,6 +119,11 @@ pub fn forget(args: &ForgetArgs) -> bool {
 /// Runs `wardops restore`; prints the result line; true when it succeeded.
 pub fn restore(args: &RestoreArgs) -> bool {
     finish(block_on(restore_steps(args)), &args.repo.termination_log)
+}
+
+/// Runs `wardops snapshots`; prints the result line; true when it succeeded.
+pub fn snapshots(args: &SnapshotsArgs) -> bool {
+    finish(block_on(snapshots_steps(args)), &args.repo.termination_log)
 }
 
 fn finish<T: serde::Serialize>(result: Result<T, Failure>, log: &Path) -> bool {
@@ -358,6 +374,31 @@ async fn restore_steps(args: &RestoreArgs) -> Result<RestoreResult, Failure> {
         bytes_restored: summary.as_ref().map_or(0, |s| s.bytes_restored),
         duration_seconds: seconds(started),
     })
+}
+
+async fn snapshots_steps(args: &SnapshotsArgs) -> Result<SnapshotsResult, Failure> {
+    let mut s = Session::open(&args.repo)?;
+    // The first contact with the repository: an unreachable server answers now.
+    let listed = s.run_opening(&args::snapshots_all(&s.scope), None).await?;
+    if !listed.success() {
+        return Err(s.failure("listing snapshots", &listed));
+    }
+    let snapshots = output::snapshots(&listed.stdout).map_err(|e| {
+        Failure::new(
+            Reason::ResticFailed,
+            format!("reading restic snapshots' output: {e}"),
+        )
+    })?;
+    let entries = output::newest_first(snapshots)
+        .into_iter()
+        .map(|sn| SnapshotEntry {
+            id: sn.id,
+            time: sn.time,
+            host: sn.hostname,
+            tags: sn.tags,
+        })
+        .collect();
+    Ok(SnapshotsResult::newest_that_fit(entries))
 }
 
 /// Seconds since `t`, to the millisecond.

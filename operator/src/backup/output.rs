@@ -42,6 +42,11 @@ pub struct RestoreSummary {
 pub struct Snapshot {
     pub id: String,
     pub time: String,
+    // restic leaves out an empty host name or tag list (`omitempty`).
+    #[serde(default)]
+    pub hostname: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 /// One group of `forget --json`.
@@ -144,6 +149,15 @@ pub fn snapshots(json: &str) -> Result<Vec<Snapshot>, serde_json::Error> {
     serde_json::from_str(last_document(json))
 }
 
+/// The snapshots, newest first. Times are compared as instants (restic
+/// writes them with the writer's UTC offset); on equal or unreadable times,
+/// the later in restic's list (oldest first) comes first.
+pub fn newest_first(mut list: Vec<Snapshot>) -> Vec<Snapshot> {
+    list.reverse();
+    list.sort_by_key(|s| std::cmp::Reverse(s.time.parse::<jiff::Timestamp>().ok()));
+    list
+}
+
 /// restic may print a text line before its JSON document; the document is
 /// the last line that starts with `[`.
 fn last_document(text: &str) -> &str {
@@ -210,6 +224,51 @@ Fatal: unable to open config file: context canceled
         assert_eq!(removed, ["a1", "b2"]);
         let (kept, removed) = forget("[]").unwrap();
         assert!(kept.is_empty() && removed.is_empty());
+    }
+
+    /// `restic snapshots --json` (0.18) of two snapshots, shortened.
+    const SNAPSHOTS: &str = r#"[{"time":"2026-11-27T08:00:00.123456789+07:00","parent":"p","tree":"t","paths":["/data"],"hostname":"phuong-1","username":"root","uid":0,"gid":0,"tags":["dn.phuong-1"],"program_version":"restic 0.18.1","summary":{"files_new":3,"total_bytes_processed":4096},"id":"a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9","short_id":"a1b2c3d4"},{"time":"2026-11-27T01:30:00Z","tree":"t2","paths":["/data"],"hostname":"phuong-1","id":"ffee","short_id":"ffee"}]"#;
+
+    #[test]
+    fn snapshots_have_id_time_host_and_tags() {
+        let list = snapshots(SNAPSHOTS).unwrap();
+        assert_eq!(
+            list[0],
+            Snapshot {
+                id: "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9".into(),
+                time: "2026-11-27T08:00:00.123456789+07:00".into(),
+                hostname: "phuong-1".into(),
+                tags: vec!["dn.phuong-1".into()],
+            }
+        );
+        // No tags: restic leaves the field out.
+        assert!(list[1].tags.is_empty());
+        assert!(snapshots("[]").unwrap().is_empty());
+    }
+
+    #[test]
+    fn newest_first_compares_instants_not_text() {
+        // 08:00+07:00 is 01:00Z: older than 01:30Z although it sorts later as text.
+        let ids: Vec<String> = newest_first(snapshots(SNAPSHOTS).unwrap())
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(ids[0], "ffee");
+        let at = |id: &str, time: &str| Snapshot {
+            id: id.into(),
+            time: time.into(),
+            hostname: String::new(),
+            tags: Vec::new(),
+        };
+        let list = vec![
+            at("old", "2026-01-01T00:00:00Z"),
+            at("tie-a", "2026-01-02T00:00:00Z"),
+            at("tie-b", "2026-01-02T00:00:00Z"),
+            at("bad", "not a time"),
+            at("new", "2026-01-03T00:00:00.5Z"),
+        ];
+        let ids: Vec<String> = newest_first(list).into_iter().map(|s| s.id).collect();
+        assert_eq!(ids, ["new", "tie-b", "tie-a", "old", "bad"]);
     }
 
     #[test]

@@ -57,6 +57,9 @@ pub const COMPONENT_BACKUP: &str = "backup";
 pub const COMPONENT_RESTORE: &str = "restore";
 /// On a BackupPolicy: a new value starts one backup of every target at once.
 pub const BACKUP_NOW_ANNOTATION: &str = "wardops.io/backup-now";
+/// On a BackupPolicy, with a new `wardops.io/backup-now` value: back up only
+/// this target WardService (`kubectl wardops backup now --target`).
+pub const BACKUP_NOW_TARGET_ANNOTATION: &str = "wardops.io/backup-now-target";
 /// On a WardService: the Restore that has stopped it (its pods scaled to
 /// zero, its autoscaler and disruption budget removed) to restore its data
 /// in place. Set and removed by the Restore controller only.

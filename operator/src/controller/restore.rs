@@ -59,6 +59,20 @@ pub mod reason {
     pub const WARD_BUSY: &str = "WardBusy";
     /// `spec.targetClaim` exists and was not made by this Restore.
     pub const CLAIM_EXISTS: &str = "ClaimExists";
+    /// Every reason above (runbook entries and tests read it).
+    pub const ALL: &[&str] = &[
+        PENDING,
+        STOPPING_WARD,
+        RESTORING,
+        SUCCEEDED,
+        RESTORE_FAILED,
+        POLICY_NOT_FOUND,
+        WARD_SERVICE_NOT_FOUND,
+        CLASSIFICATION_MISMATCH,
+        NO_STORAGE,
+        WARD_BUSY,
+        CLAIM_EXISTS,
+    ];
 }
 
 /// What the Restore reconcile reads.
@@ -654,19 +668,7 @@ mod tests {
 
     #[test]
     fn reasons_are_camel_case() {
-        for r in [
-            PENDING,
-            STOPPING_WARD,
-            RESTORING,
-            SUCCEEDED,
-            RESTORE_FAILED,
-            POLICY_NOT_FOUND,
-            WARD_SERVICE_NOT_FOUND,
-            CLASSIFICATION_MISMATCH,
-            NO_STORAGE,
-            WARD_BUSY,
-            CLAIM_EXISTS,
-        ] {
+        for r in ALL {
             assert!(r.chars().next().is_some_and(char::is_uppercase));
             assert!(r.chars().all(char::is_alphanumeric), "{r}");
         }

@@ -24,6 +24,8 @@ pub const DEFAULT_MEMORY_REQUEST: &str = "128Mi";
 pub const DEFAULT_MEMORY_LIMIT: &str = "512Mi";
 /// Default size limit of the scratch `/tmp` volume.
 pub const DEFAULT_TMP_SIZE_LIMIT: &str = "64Mi";
+/// Default of `--backup-overdue-grace-seconds` (also what `kubectl wardops status` assumes).
+pub const DEFAULT_BACKUP_OVERDUE_GRACE_SECONDS: u64 = 3600;
 
 /// Settings that shape the objects wardops builds. `wardops run` and
 /// `wardops render` share them, so a render shows exactly what the operator applies.
@@ -245,7 +247,7 @@ pub struct RunSettings {
 
     /// Seconds after a missed scheduled backup before a BackupPolicy counts as
     /// overdue (`wardops_backup_policies_overdue`).
-    #[arg(long, env = "WARDOPS_BACKUP_OVERDUE_GRACE_SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(0..=604800))]
+    #[arg(long, env = "WARDOPS_BACKUP_OVERDUE_GRACE_SECONDS", default_value_t = DEFAULT_BACKUP_OVERDUE_GRACE_SECONDS, value_parser = clap::value_parser!(u64).range(0..=604800))]
     pub backup_overdue_grace_seconds: u64,
 
     /// Settings of the objects wardops builds.

@@ -317,14 +317,13 @@ fn pod_spec(input: &TargetInput) -> Result<PodSpec, BuildError> {
     backup_args.extend(common.clone());
     backup_args.extend(["--source".to_string(), SOURCE_DIR.to_string()]);
     let r = &input.policy.spec.retention;
-    let mut forget_args = vec!["forget".to_string()];
+    let mut forget_args = vec![FORGET_COMMAND.to_string()];
     forget_args.extend(common);
-    for (flag, n) in [
-        ("--keep-last", r.keep_last),
-        ("--keep-daily", r.keep_daily),
-        ("--keep-weekly", r.keep_weekly),
-        ("--keep-monthly", r.keep_monthly),
-    ] {
+    for (flag, n) in
+        KEEP_FLAGS
+            .into_iter()
+            .zip([r.keep_last, r.keep_daily, r.keep_weekly, r.keep_monthly])
+    {
         if let Some(n) = n {
             forget_args.extend([flag.to_string(), n.to_string()]);
         }
@@ -350,6 +349,89 @@ fn pod_spec(input: &TargetInput) -> Result<PodSpec, BuildError> {
         volumes: Some(volumes),
         affinity: Some(same_node_as_the_ward(&ward_name)),
         ..tool_pod(input)
+    })
+}
+
+/// The forget container's subcommand.
+const FORGET_COMMAND: &str = "forget";
+/// The retention flags of `wardops forget`, each followed by a count.
+const KEEP_FLAGS: [&str; 4] = [
+    "--keep-last",
+    "--keep-daily",
+    "--keep-weekly",
+    "--keep-monthly",
+];
+
+/// Container (and `app.kubernetes.io/name`) of the Job that lists a
+/// target's repository (`kubectl wardops snapshots --from-repository`).
+pub const SNAPSHOTS_CONTAINER: &str = "snapshots";
+/// A snapshots Job is deleted this long after it ended, if its starter did not.
+pub const SNAPSHOTS_TTL_SECONDS: i32 = 600;
+
+/// The Job that lists one target's snapshots: the pod of the target's
+/// CronJob without the backup and without the ward's volume, its forget
+/// container running `wardops snapshots` with the same repository, key and
+/// credentials. `None` when the CronJob is not one wardops built.
+pub fn snapshots_job(cron_job: &CronJob, name: &str) -> Option<Job> {
+    let template = &cron_job.spec.as_ref()?.job_template;
+    let mut pod_template = template.spec.as_ref()?.template.clone();
+    let pod = pod_template.spec.as_mut()?;
+    let mut container = pod
+        .containers
+        .iter()
+        .find(|c| c.name == FORGET_CONTAINER)?
+        .clone();
+    let forget = container.args.take()?;
+    let mut args = vec![SNAPSHOTS_CONTAINER.to_string()];
+    let mut rest = forget.iter().skip(1);
+    while let Some(a) = rest.next() {
+        if KEEP_FLAGS.contains(&a.as_str()) {
+            rest.next();
+        } else {
+            args.push(a.clone());
+        }
+    }
+    container.name = SNAPSHOTS_CONTAINER.to_string();
+    container.args = Some(args);
+    pod.containers = vec![container];
+    pod.init_containers = None;
+    pod.affinity = None;
+    if let Some(volumes) = pod.volumes.as_mut() {
+        volumes.retain(|v| v.name != "source");
+    }
+    let mut labels = template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    labels.insert(
+        "app.kubernetes.io/name".to_string(),
+        SNAPSHOTS_CONTAINER.to_string(),
+    );
+    labels.insert(
+        "app.kubernetes.io/component".to_string(),
+        SNAPSHOTS_CONTAINER.to_string(),
+    );
+    pod_template.metadata = Some(ObjectMeta {
+        labels: Some(labels.clone()),
+        ..ObjectMeta::default()
+    });
+    Some(Job {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: cron_job.metadata.namespace.clone(),
+            labels: Some(labels),
+            owner_references: cron_job.metadata.owner_references.clone(),
+            ..ObjectMeta::default()
+        },
+        spec: Some(JobSpec {
+            backoff_limit: Some(0),
+            active_deadline_seconds: Some(600),
+            ttl_seconds_after_finished: Some(SNAPSHOTS_TTL_SECONDS),
+            template: pod_template,
+            ..JobSpec::default()
+        }),
+        ..Job::default()
     })
 }
 

@@ -524,8 +524,15 @@ async fn backup_now(
     }
     let ns = bp.namespace().unwrap_or_default();
     let api: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
+    let only = bp
+        .annotations()
+        .get(labels::BACKUP_NOW_TARGET_ANNOTATION)
+        .filter(|v| !v.is_empty());
     let mut started = Vec::new();
-    for t in targets.iter().filter(|t| t.skipped.is_none()) {
+    let chosen = |t: &&Target| {
+        t.skipped.is_none() && only.is_none_or(|w| t.ward.metadata.name.as_ref() == Some(w))
+    };
+    for t in targets.iter().filter(chosen) {
         let input = build::TargetInput {
             policy: bp,
             ward: &t.ward,

@@ -36,6 +36,22 @@ pub mod reason {
     pub const BACKUP_FAILED: &str = "BackupFailed";
     /// Event: a `wardops.io/backup-now` value started backups.
     pub const BACKUP_STARTED: &str = "BackupStarted";
+    /// Every reason above (runbook entries and tests read it).
+    pub const ALL: &[&str] = &[
+        SCHEDULED,
+        SUSPENDED,
+        NO_TARGETS,
+        DESTINATION_MISSING,
+        NO_STORAGE,
+        INVALID_TIME_ZONE,
+        TARGETS_DEGRADED,
+        ALL_TARGETS_HEALTHY,
+        BACKUP_FAILED,
+        BACKUP_STARTED,
+        SECRET_MISSING,
+        CLASSIFICATION_MISMATCH,
+        APPLY_FAILED,
+    ];
 }
 
 /// What the ended backup pods of one target say, folded into its status
@@ -133,20 +149,7 @@ mod tests {
 
     #[test]
     fn reasons_are_camel_case() {
-        for r in [
-            SCHEDULED,
-            SUSPENDED,
-            NO_TARGETS,
-            NO_STORAGE,
-            INVALID_TIME_ZONE,
-            TARGETS_DEGRADED,
-            ALL_TARGETS_HEALTHY,
-            BACKUP_FAILED,
-            BACKUP_STARTED,
-            SECRET_MISSING,
-            CLASSIFICATION_MISMATCH,
-            APPLY_FAILED,
-        ] {
+        for r in ALL {
             assert!(r.chars().next().is_some_and(char::is_uppercase));
             assert!(r.chars().all(char::is_alphanumeric), "{r}");
         }

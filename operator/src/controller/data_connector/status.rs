@@ -36,6 +36,20 @@ pub mod reason {
     pub const SYNC_FAILED: &str = "SyncFailed";
     /// `Synced=False`: no pull has ended yet; the gateway has nothing to serve.
     pub const NOT_SYNCED_YET: &str = "NotSyncedYet";
+    /// Every reason above (runbook entries and tests read it).
+    pub const ALL: &[&str] = &[
+        WARD_SERVICE_NOT_FOUND,
+        INVALID_TIME_ZONE,
+        SECRET_MISSING,
+        CLASSIFICATION_MISMATCH,
+        AVAILABLE,
+        ROLLING_OUT,
+        APPLY_FAILED,
+        SYNC_SUCCEEDED,
+        SYNC_STARTED,
+        SYNC_FAILED,
+        NOT_SYNCED_YET,
+    ];
 }
 
 /// What the sync pods reported, as status fields.
@@ -185,19 +199,7 @@ mod tests {
 
     #[test]
     fn reasons_are_camel_case() {
-        for r in [
-            WARD_SERVICE_NOT_FOUND,
-            INVALID_TIME_ZONE,
-            SECRET_MISSING,
-            CLASSIFICATION_MISMATCH,
-            AVAILABLE,
-            ROLLING_OUT,
-            APPLY_FAILED,
-            SYNC_SUCCEEDED,
-            SYNC_STARTED,
-            SYNC_FAILED,
-            NOT_SYNCED_YET,
-        ] {
+        for r in ALL {
             assert!(r.chars().next().is_some_and(char::is_uppercase));
             assert!(r.chars().all(char::is_alphanumeric), "{r}");
         }

@@ -32,6 +32,21 @@ pub mod reason {
     pub const RESTORING: &str = "Restoring";
     /// The API server refused a child object.
     pub const APPLY_FAILED: &str = "ApplyFailed";
+    /// Every reason above (runbook entries and tests read it).
+    pub const ALL: &[&str] = &[
+        AVAILABLE,
+        ROLLING_OUT,
+        ROLLOUT_COMPLETE,
+        DEPLOYMENT_UNAVAILABLE,
+        REPLICAS_UNAVAILABLE,
+        PROGRESS_DEADLINE_EXCEEDED,
+        AS_EXPECTED,
+        SECRET_MISSING,
+        CLASSIFICATION_MISMATCH,
+        PAUSED,
+        RESTORING,
+        APPLY_FAILED,
+    ];
 }
 
 /// What a Deployment says about availability.
