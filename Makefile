@@ -1,8 +1,9 @@
 # wardops: the two commands of the README are `make run` and `make test`.
 SHELL := /bin/bash
+PREFIX ?= $(HOME)/.local
 .DEFAULT_GOAL := help
 
-.PHONY: help run test down purge up crds lint bench build checkov
+.PHONY: help run test down purge up crds lint bench build checkov plugin dist
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -24,6 +25,16 @@ purge: ## Stop the local control plane and delete its state
 
 build: ## Build the wardops binary
 	cargo build --locked -p wardops --bin wardops
+
+plugin: ## Install `kubectl wardops`: links kubectl-wardops and kubectl_complete-wardops to a release build in $(PREFIX)/bin (default ~/.local)
+	cargo build --release --locked -p wardops --bin wardops
+	mkdir -p "$(PREFIX)/bin"
+	install -m 0755 target/release/wardops "$(PREFIX)/bin/wardops"
+	ln -sf wardops "$(PREFIX)/bin/kubectl-wardops"
+	ln -sf wardops "$(PREFIX)/bin/kubectl_complete-wardops"
+
+dist: ## The kubectl plugin's release archive and its validated krew manifest, in target/dist/
+	bash scripts/dist.sh
 
 crds: ## Regenerate crds/ and charts/wardops/crds/ from the API types
 	cargo run -q --locked -p wardops -- crds --write-dir crds

@@ -420,6 +420,17 @@ async fn under_wardops_view_reads_work_and_writes_name_the_missing_permission() 
         "{}",
         r.stderr
     );
+    let r = as_viewer(&["snapshots", "nightly", "--from-repository"]);
+    // It needs the target CronJob and to create a Job: the first refusal is named.
+    assert!(
+        !r.success
+            && r.stderr
+                .contains("forbidden: you cannot get cronjobs.batch"),
+        "{}",
+        r.stderr
+    );
+    let r = as_viewer(&["sync", "now", "no-such-connector"]);
+    assert!(!r.success && r.stderr.contains("not found"), "{}", r.stderr);
     let r = as_viewer(&["status", "-A"]);
     assert!(
         !r.success
@@ -524,4 +535,132 @@ fn explain_reason_prints_the_runbook_in_english_or_vietnamese() {
         "{}",
         r.stderr
     );
+}
+
+#[tokio::test]
+async fn ctrl_c_while_following_a_restore_leaves_it_running_and_says_how_to_watch_it() -> Result<()>
+{
+    let (c, ns) = city("cli-interrupt").await?;
+    let n = ns.name.as_str();
+    // Another Restore holds the ward: this one waits (WardBusy) until interrupted.
+    kubectl_ok(
+        &[
+            "annotate",
+            "-n",
+            n,
+            "wardservice",
+            "records",
+            &format!("{}=earlier", labels::RESTORE_ANNOTATION),
+        ],
+        None,
+    );
+    let mut cmd = std::process::Command::new(plugin_dir().join(PLUGIN_BINARY));
+    cmd.args(["-n", n, "restore", "nightly", "--ward", "records"])
+        .env("KUBECONFIG", kubeconfig())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn()?;
+    let restores = Api::<Restore>::namespaced(c.clone(), n);
+    let name = until("the Restore to be created", || async {
+        restores
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .first()
+            .map(|r| r.name_any())
+    })
+    .await?;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()?;
+    assert!(sent.success());
+    let out = child.wait_with_output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("the restore goes on"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("kubectl -n {n} get restore {name} -w")),
+        "{stdout}"
+    );
+    assert!(
+        restores.get_opt(&name).await?.is_some(),
+        "the Restore is left running"
+    );
+    Ok(())
+}
+
+#[test]
+fn krew_installs_the_plugin_from_its_release_archive() {
+    let dist = std::env::temp_dir().join(format!("wardops-dist-{}", std::process::id()));
+    let mut cmd = Command::new("bash");
+    cmd.arg(wardops_tests::repo_root().join("scripts/dist.sh"))
+        .arg(wardops_bin())
+        .env("WARDOPS_DIST_DIR", &dist);
+    let r = run(cmd, None);
+    assert!(r.success, "scripts/dist.sh failed:\n{}", r.stderr);
+    assert!(
+        r.stderr.contains("wardops.yaml (valid)"),
+        "krew's validator passed:\n{}",
+        r.stderr
+    );
+    let archive = std::fs::read_dir(&dist)
+        .expect("dist dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.to_string_lossy().ends_with(".tar.gz"))
+        .expect("a release archive");
+    let mut build = Command::new("bash");
+    build.arg(wardops_tests::repo_root().join("tests/krew/build.sh"));
+    let krew_bin = PathBuf::from(
+        run(build, None)
+            .stdout
+            .lines()
+            .last()
+            .expect("krew bin dir"),
+    );
+    let root = dist.join("krew-root");
+    let mut install = Command::new(krew_bin.join("kubectl-krew"));
+    install
+        .args(["install", "--no-update-index"])
+        .arg(format!(
+            "--manifest={}",
+            dist.join("wardops.yaml").display()
+        ))
+        .arg(format!("--archive={}", archive.display()))
+        .env("KREW_ROOT", &root);
+    let r = run(install, None);
+    assert!(
+        r.success,
+        "kubectl krew install failed:\n{}\n{}",
+        r.stdout, r.stderr
+    );
+    // kubectl finds the plugin krew installed.
+    let mut k = Command::new(bin_dir().join("kubectl"));
+    k.args(["wardops", "--version"]).env(
+        "PATH",
+        format!("{}:{}", root.join("bin").display(), bin_dir().display()),
+    );
+    let r = run(k, None);
+    assert_eq!(
+        r.stdout.trim(),
+        format!("kubectl wardops {}", wardops::VERSION),
+        "{}",
+        r.stderr
+    );
+    let _ = std::fs::remove_dir_all(&dist);
+}
+
+#[test]
+fn the_krew_manifest_is_of_this_version() {
+    let manifest =
+        std::fs::read_to_string(wardops_tests::repo_root().join("plugins/krew/wardops.yaml"))
+            .unwrap();
+    let doc: Value = serde_yaml::from_str(&manifest).unwrap();
+    assert_eq!(doc["spec"]["version"], format!("v{}", wardops::VERSION));
+    assert_eq!(doc["metadata"]["name"], "wardops");
 }

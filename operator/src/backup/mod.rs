@@ -1,5 +1,6 @@
-//! `wardops backup | restore | forget`: the programs a BackupPolicy's and a
-//! Restore's Jobs run. They drive restic with flags built here, read every
+//! `wardops backup | restore | forget | snapshots`: the programs a
+//! BackupPolicy's and a Restore's Jobs run (`snapshots`: the Job `kubectl
+//! wardops snapshots --from-repository` starts). They drive restic with flags built here, read every
 //! credential from mounted files, and report one JSON line (stdout and the
 //! container's termination message) that the controllers read into status.
 //!

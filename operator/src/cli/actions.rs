@@ -493,6 +493,13 @@ async fn from_repo(
     let result = wait_for_listing(cluster, &job_name).await;
     let _ = jobs.delete(&job_name, &DeleteParams::background()).await;
     let listed = result?;
+    if listed.total > listed.snapshots.len() {
+        eprintln!(
+            "the repository of {ward} holds {} snapshots: the newest {} fit in the listing Job's result",
+            listed.total,
+            listed.snapshots.len()
+        );
+    }
     Ok(listed
         .snapshots
         .into_iter()
