@@ -8,6 +8,10 @@ cd "$repo"
 bash scripts/prereqs.sh
 bash tests/controlplane/up.sh
 cargo build --locked -p wardops --bin wardops
+# The kubectl plugin: the same binary under its plugin names (docs/cli.md).
+mkdir -p target/plugin
+ln -sf ../debug/wardops target/plugin/kubectl-wardops
+ln -sf ../debug/wardops target/plugin/kubectl_complete-wardops
 # shellcheck disable=SC1091
 source .testenv/env
 kubectl apply --server-side -f crds/
@@ -19,6 +23,8 @@ The control plane is up and the samples are applied. In another shell:
   source $repo/.testenv/env
   kubectl get wardops -A          # every wardops resource, with Ready and Reason
   kubectl describe ws one-stop -n phuong-hong-bang
+  export PATH="$repo/target/plugin:\$PATH"
+  kubectl wardops status -A       # the city at a glance (docs/cli.md)
 Metrics: http://127.0.0.1:18080/metrics   Health: http://127.0.0.1:18081/readyz
 Stop: Ctrl-C here, then \`make down\`.
 

@@ -277,8 +277,13 @@ async fn follow(cluster: &Cluster, name: &str) -> Result<(), CliError> {
             .unwrap_or_default();
         let now = (st.phase, message.clone());
         if last.as_ref() != Some(&now) {
+            let detail = if message.is_empty() {
+                String::new()
+            } else {
+                format!(": {message}")
+            };
             out(&format!(
-                "[{:>4}s] {:?}: {message}\n",
+                "[{:>4}s] {:?}{detail}\n",
                 started.elapsed().as_secs(),
                 st.phase
             ))?;
@@ -359,19 +364,41 @@ pub async fn snapshots(
     out(&text)
 }
 
+/// restic's short form of a snapshot id (its first 8 hex digits).
+fn short_id(id: &str) -> &str {
+    if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        &id[..8]
+    } else {
+        id
+    }
+}
+
 fn snapshots_table(rows: &[SnapshotRow]) -> String {
     if rows.is_empty() {
         return "No snapshots known (none yet, or try --from-repository).\n".to_string();
     }
+    use unicode_width::UnicodeWidthStr;
+    let id_width = rows
+        .iter()
+        .map(|r| short_id(&r.snapshot_id).width())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    let target_width = rows
+        .iter()
+        .map(|r| r.target.width())
+        .max()
+        .unwrap_or(6)
+        .max(6);
     let mut s = format!(
-        "{:<24} {:<10} {:<22} {:>14}  {}\n",
-        "TARGET", "SNAPSHOT", "TIME", "BYTES", "FROM"
+        "{:<target_width$}  {:<id_width$}  {:<20}  {:>12}  FROM\n",
+        "TARGET", "SNAPSHOT", "TIME", "BYTES"
     );
     for r in rows {
         s.push_str(&format!(
-            "{:<24} {:<10} {:<22} {:>14}  {}\n",
+            "{:<target_width$}  {:<id_width$}  {:<20}  {:>12}  {}\n",
             r.target,
-            r.snapshot_id.chars().take(8).collect::<String>(),
+            short_id(&r.snapshot_id),
             r.time,
             r.bytes.map(|b| b.to_string()).unwrap_or_else(|| "-".into()),
             r.source

@@ -349,6 +349,59 @@ mod tests {
         assert_eq!(distance("Hồng", "Hong"), 1);
     }
 
+    fn cluster() -> Cluster {
+        let url: http::Uri = "https://127.0.0.1:6443".parse().unwrap();
+        Cluster {
+            client: Client::try_from(Config::new(url)).unwrap(),
+            namespace: "ward-a".into(),
+            url: "https://127.0.0.1:6443/".into(),
+        }
+    }
+
+    fn api_error(code: u16) -> kube::Error {
+        kube::Error::Api(
+            kube::core::Status::failure(
+                "the server could not find the requested resource",
+                "NotFound",
+            )
+            .with_code(code)
+            .boxed(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_missing_wardops_resource_means_the_crds_are_not_installed() {
+        let c = cluster();
+        let e = c.error(
+            Req::wardops("list", "wardservices", Some("ward-a")),
+            api_error(404),
+        );
+        assert!(
+            matches!(
+                e,
+                CliError::NoCrds {
+                    resource: "wardservices"
+                }
+            ),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .contains("wardservices.wardops.io is not served"),
+            "{e}"
+        );
+        let e = c.error(
+            Req::builtin("get", "cronjobs", "batch", Some("ward-a")),
+            api_error(404),
+        );
+        assert!(matches!(e, CliError::Api { .. }), "{e}");
+        let e = c.error(
+            Req::wardops("patch", "backuppolicies", Some("ward-a")),
+            api_error(403),
+        );
+        assert!(matches!(e, CliError::Forbidden { .. }), "{e}");
+    }
+
     #[test]
     fn forbidden_names_the_permission_and_the_role() {
         let e = forbidden(Req::wardops("patch", "backuppolicies", Some("ward-a")));

@@ -13,6 +13,7 @@ use super::kube::{CliError, Cluster, connect};
 use super::{Format, KubeArgs};
 use crate::api::data_connector::ConnectorMode;
 use crate::api::{BackupPolicy, DataConnector, WardService};
+use crate::controller::backup_policy::status::reason::BACKUP_FAILED;
 use crate::controller::backup_policy::status::target_overdue;
 use crate::runtime::settings::DEFAULT_BACKUP_OVERDUE_GRACE_SECONDS;
 
@@ -251,9 +252,7 @@ pub fn build(
 /// A target skipped for a reason other than a failed backup (no storage,
 /// no such ward) is reported by its reason, not as overdue.
 fn failing_without_backup(t: &crate::api::backup_policy::BackupTargetStatus) -> bool {
-    t.reason
-        .as_deref()
-        .is_some_and(|r| r != crate::controller::backup_policy::status::reason::BACKUP_FAILED)
+    t.reason.as_deref().is_some_and(|r| r != BACKUP_FAILED)
 }
 
 fn serde_plain<T: Serialize>(v: &T) -> String {
@@ -333,18 +332,21 @@ fn backups_cell(row: &WardRow, now: Timestamp) -> String {
     row.backups
         .iter()
         .map(|b| {
-            let last = b
-                .last_success_age_seconds
-                .map_or("never".to_string(), |s| format!("{} ago", age(s)));
-            let mut cell = format!("{} ok {last}", b.policy);
+            if let Some(r) = b.reason.as_deref().filter(|r| *r != BACKUP_FAILED) {
+                return format!("{}: skipped, {r}", b.policy);
+            }
+            let mut cell = match b.last_success_age_seconds {
+                Some(s) => format!("{}: last ok {} ago", b.policy, age(s)),
+                None => format!("{}: no backup yet", b.policy),
+            };
             if b.overdue {
                 cell.push_str(" OVERDUE");
             }
             if let Some(r) = &b.reason {
-                cell.push_str(&format!(" {r}"));
+                cell.push_str(&format!(", {r}"));
             }
             if b.suspended {
-                cell.push_str(" suspended");
+                cell.push_str(", suspended");
             } else if let Some(n) = &b.next_schedule_time {
                 cell.push_str(&format!(", next in {}", until(n, now)));
             }
@@ -366,8 +368,9 @@ fn until(t: &str, now: Timestamp) -> String {
 
 /// The table, aligned by display width (Vietnamese names intact).
 pub fn table(view: &CityStatus, style: Style, now: Timestamp) -> String {
-    let mut rows: Vec<(Vec<String>, bool)> = vec![(
+    let mut rows: Vec<Vec<String>> = vec![
         [
+            "",
             "NAMESPACE",
             "WARD",
             "SERVICE",
@@ -380,68 +383,76 @@ pub fn table(view: &CityStatus, style: Style, now: Timestamp) -> String {
         ]
         .map(String::from)
         .to_vec(),
-        false,
-    )];
+    ];
     for r in &view.ward_services {
         let pods = match r.replicas {
             Some(n) => format!("{}/{n}", r.ready_replicas),
             None => format!("{}/auto", r.ready_replicas),
         };
-        rows.push((
-            vec![
-                r.namespace.clone(),
-                format!("{} ({})", r.ward_name, r.ward_code),
-                r.name.clone(),
-                r.classification.clone(),
-                r.ready.clone(),
-                r.reason.clone(),
-                pods,
-                connectors_cell(r, now),
-                backups_cell(r, now),
-            ],
-            !r.attention.is_empty(),
-        ));
+        rows.push(vec![
+            mark(!r.attention.is_empty()),
+            r.namespace.clone(),
+            format!("{} ({})", r.ward_name, r.ward_code),
+            r.name.clone(),
+            r.classification.clone(),
+            r.ready.clone(),
+            r.reason.clone(),
+            pods,
+            connectors_cell(r, now),
+            backups_cell(r, now),
+        ]);
     }
     let mut out = align(&rows, style);
     if !view.unattached.is_empty() {
         out.push('\n');
-        let mut other: Vec<(Vec<String>, bool)> = vec![(
-            ["NAMESPACE", "KIND", "NAME", "READY", "REASON", "MESSAGE"]
-                .map(String::from)
-                .to_vec(),
-            false,
-        )];
+        let mut other: Vec<Vec<String>> = vec![
+            [
+                "",
+                "NAMESPACE",
+                "KIND",
+                "NAME",
+                "READY",
+                "REASON",
+                "MESSAGE",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ];
         for o in &view.unattached {
-            other.push((
-                vec![
-                    o.namespace.clone(),
-                    o.kind.clone(),
-                    o.name.clone(),
-                    o.ready.clone(),
-                    o.reason.clone(),
-                    o.message.clone(),
-                ],
-                o.ready != "True",
-            ));
+            other.push(vec![
+                mark(o.ready != "True"),
+                o.namespace.clone(),
+                o.kind.clone(),
+                o.name.clone(),
+                o.ready.clone(),
+                o.reason.clone(),
+                o.message.clone(),
+            ]);
         }
         out.push_str(&align(&other, style));
     }
     out
 }
 
-fn align(rows: &[(Vec<String>, bool)], style: Style) -> String {
+/// The first column: `!` on a row that needs attention.
+fn mark(attention: bool) -> String {
+    if attention { "!" } else { "" }.to_string()
+}
+
+fn align(rows: &[Vec<String>], style: Style) -> String {
     use unicode_width::UnicodeWidthStr;
-    let cols = rows.first().map_or(0, |r| r.0.len());
+    let cols = rows.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..cols)
-        .map(|i| rows.iter().map(|r| r.0[i].width()).max().unwrap_or(0))
+        .map(|i| rows.iter().map(|r| r[i].width()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
-    for (cells, attention) in rows {
+    for cells in rows {
         let mut line = String::new();
         for (i, cell) in cells.iter().enumerate() {
             let last = i + 1 == cells.len();
             let shown = match cell.as_str() {
                 "True" => style.green(cell),
+                "!" => style.red(cell),
                 "False" => style.red(cell),
                 "Unknown" => style.yellow(cell),
                 _ if cell.contains("OVERDUE") || cell.contains("Failed") => style.red(cell),
@@ -452,14 +463,7 @@ fn align(rows: &[(Vec<String>, bool)], style: Style) -> String {
                 line.push_str(&" ".repeat(widths[i] - cell.width() + 2));
             }
         }
-        let line = line.trim_end().to_string();
-        if *attention && style.colour {
-            out.push_str(&style.paint("1", "!"));
-            out.push(' ');
-        } else if style.colour {
-            out.push_str("  ");
-        }
-        out.push_str(&line);
+        out.push_str(line.trim_end());
         out.push('\n');
     }
     out
