@@ -48,7 +48,6 @@ fn now_value() -> String {
 
 async fn annotate<K>(
     cluster: &Cluster,
-    resource: &'static str,
     name: &str,
     annotations: serde_json::Value,
 ) -> Result<K, CliError>
@@ -62,7 +61,7 @@ where
     let patch = json!({"metadata": {"annotations": annotations}});
     api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
-        .map_err(|e| cluster.error(Req::wardops("patch", resource, Some(&cluster.namespace)), e))
+        .map_err(|e| cluster.error(Req::of::<K>("patch", Some(&cluster.namespace)), e))
 }
 
 /// Polls `check` on `K` `name` until it gives a value or `timeout` passes.
@@ -123,34 +122,74 @@ pub async fn backup_now(
     if let Some(w) = target {
         check_target(&bp, &ns, w)?;
     }
+    let what = match target {
+        Some(t) => format!("backup of {t}"),
+        None => "backup".to_string(),
+    };
+    let request = NowRequest {
+        what: &what,
+        name: policy,
+        annotation: labels::BACKUP_NOW_ANNOTATION,
+        extra: json!({ labels::BACKUP_NOW_TARGET_ANNOTATION: target }),
+        status_field: "lastBackupNow",
+    };
+    request_now::<BackupPolicy>(&cluster, request, |bp| {
+        bp.status.as_ref()?.last_backup_now.clone()
+    })
+    .await
+}
+
+/// A `*-now` annotation request: which object, which annotation, and the
+/// status field where the operator acknowledges the value.
+struct NowRequest<'a> {
+    what: &'a str,
+    name: &'a str,
+    annotation: &'static str,
+    /// Other annotations set (or removed, when null) with it.
+    extra: serde_json::Value,
+    status_field: &'static str,
+}
+
+/// Sets a new value of the request's annotation, then waits (up to
+/// [`ACK_TIMEOUT`]) until `acknowledged` returns it, and says what to watch.
+async fn request_now<K>(
+    cluster: &Cluster,
+    r: NowRequest<'_>,
+    acknowledged: impl Fn(&K) -> Option<String>,
+) -> Result<(), CliError>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let ns = cluster.namespace.as_str();
+    let kind = K::kind(&()).into_owned();
     let value = now_value();
-    annotate::<BackupPolicy>(
-        &cluster,
-        "backuppolicies",
-        policy,
-        json!({
-            labels::BACKUP_NOW_ANNOTATION: value,
-            labels::BACKUP_NOW_TARGET_ANNOTATION: target,
-        }),
-    )
-    .await?;
+    let mut annotations = r.extra;
+    if let Some(map) = annotations.as_object_mut() {
+        map.insert(r.annotation.to_string(), json!(value));
+    }
+    annotate::<K>(cluster, r.name, annotations).await?;
     out(&format!(
-        "backup requested: BackupPolicy {ns}/{policy}{} ({}={value})\n",
-        target.map(|t| format!(", target {t}")).unwrap_or_default(),
-        labels::BACKUP_NOW_ANNOTATION
+        "{} requested: {kind} {ns}/{} ({}={value})\n",
+        r.what, r.name, r.annotation
     ))?;
-    let acked = wait_until::<BackupPolicy, ()>(&cluster, policy, ACK_TIMEOUT, |bp| {
-        let st = bp.status.as_ref()?;
-        (st.last_backup_now.as_deref() == Some(value.as_str())).then_some(())
+    let acked = wait_until::<K, ()>(cluster, r.name, ACK_TIMEOUT, |k| {
+        (acknowledged(k).as_deref() == Some(value.as_str())).then_some(())
     })
     .await?;
     match acked {
         Some(()) => out(&format!(
-            "started; follow it with: kubectl -n {ns} get jobs -l {}={policy} -w\n",
-            labels::INSTANCE_LABEL
+            "started; follow it with: kubectl -n {ns} get jobs -l {}={} -w\n",
+            labels::INSTANCE_LABEL,
+            r.name
         )),
         None => out(&format!(
-            "the operator has not acted on it yet (is it running?); it will when it does: kubectl -n {ns} get backuppolicy {policy} -o jsonpath='{{.status.lastBackupNow}}'\n"
+            "the operator has not acted on it yet (is it running?); it will when it does: kubectl -n {ns} get {} {} -o jsonpath='{{.status.{}}}'\n",
+            kind.to_lowercase(),
+            r.name,
+            r.status_field
         )),
     }
 }
@@ -165,32 +204,17 @@ pub async fn sync_now(args: &KubeArgs, connector: &str) -> Result<(), CliError> 
             "DataConnector {ns}/{connector} is in proxy mode: it passes requests through live and has nothing to sync"
         )));
     }
-    let value = now_value();
-    annotate::<DataConnector>(
-        &cluster,
-        "dataconnectors",
-        connector,
-        json!({ labels::SYNC_NOW_ANNOTATION: value }),
-    )
-    .await?;
-    out(&format!(
-        "sync requested: DataConnector {ns}/{connector} ({}={value})\n",
-        labels::SYNC_NOW_ANNOTATION
-    ))?;
-    let acked = wait_until::<DataConnector, ()>(&cluster, connector, ACK_TIMEOUT, |dc| {
-        let st = dc.status.as_ref()?;
-        (st.last_sync_now.as_deref() == Some(value.as_str())).then_some(())
+    let request = NowRequest {
+        what: "sync",
+        name: connector,
+        annotation: labels::SYNC_NOW_ANNOTATION,
+        extra: json!({}),
+        status_field: "lastSyncNow",
+    };
+    request_now::<DataConnector>(&cluster, request, |dc| {
+        dc.status.as_ref()?.last_sync_now.clone()
     })
-    .await?;
-    match acked {
-        Some(()) => out(&format!(
-            "started; follow it with: kubectl -n {ns} get jobs -l {}={connector} -w\n",
-            labels::INSTANCE_LABEL
-        )),
-        None => out(&format!(
-            "the operator has not acted on it yet (is it running?); it will when it does: kubectl -n {ns} get dataconnector {connector} -o jsonpath='{{.status.lastSyncNow}}'\n"
-        )),
-    }
+    .await
 }
 
 /// What `restore` is asked.
@@ -231,7 +255,7 @@ pub async fn restore(args: &KubeArgs, r: RestoreRequest) -> Result<(), CliError>
         .await
         .map_err(|e| match e {
             kube::Error::Api(s) if s.code == 422 => CliError::Invalid(s.message),
-            e => cluster.error(Req::wardops("create", "restores", Some(&ns)), e),
+            e => cluster.error(Req::of::<Restore>("create", Some(&ns)), e),
         })?;
     let name = created.name_any();
     let place = match &r.into_claim {
@@ -425,7 +449,7 @@ async fn known(
     let listed = pods
         .list(&ListParams::default().labels(&selector))
         .await
-        .map_err(|e| cluster.error(Req::builtin("list", "pods", "", Some(ns)), e))?;
+        .map_err(|e| cluster.error(Req::of::<Pod>("list", Some(ns)), e))?;
     for pod in &listed.items {
         let ward = pod
             .labels()
@@ -498,7 +522,7 @@ async fn from_repo(
     let cron = crons
         .get_opt(&cron_name)
         .await
-        .map_err(|e| cluster.error(Req::builtin("get", "cronjobs", "batch", Some(ns)), e))?
+        .map_err(|e| cluster.error(Req::of::<CronJob>("get", Some(ns)), e))?
         .ok_or_else(|| {
             CliError::Invalid(format!(
                 "target {ward} of {policy} has no CronJob {cron_name} yet (is the policy Ready?)"
@@ -515,7 +539,7 @@ async fn from_repo(
     let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), ns);
     jobs.create(&PostParams::default(), &job)
         .await
-        .map_err(|e| cluster.error(Req::builtin("create", "jobs", "batch", Some(ns)), e))?;
+        .map_err(|e| cluster.error(Req::of::<Job>("create", Some(ns)), e))?;
     eprintln!("listing the repository of {ward} through Job {ns}/{job_name} ...");
     let result = wait_for_listing(cluster, &job_name).await;
     let _ = jobs.delete(&job_name, &DeleteParams::background()).await;
@@ -548,7 +572,7 @@ async fn wait_for_listing(cluster: &Cluster, job: &str) -> Result<SnapshotsResul
         let listed = pods
             .list(&ListParams::default().labels(&format!("job-name={job}")))
             .await
-            .map_err(|e| cluster.error(Req::builtin("list", "pods", "", Some(ns)), e))?;
+            .map_err(|e| cluster.error(Req::of::<Pod>("list", Some(ns)), e))?;
         for pod in &listed.items {
             if let Some(t) = results::ended(pod, SNAPSHOTS_CONTAINER, false) {
                 let line = t.message.clone().unwrap_or_default();

@@ -25,14 +25,14 @@ pub enum CliError {
     #[error(
         "the wardops CRDs are not installed in this cluster ({resource}.{GROUP} is not served): install the chart (helm install wardops charts/wardops) or `kubectl apply -f crds/`"
     )]
-    NoCrds { resource: &'static str },
+    NoCrds { resource: String },
     /// The API server refused for lack of a permission.
     #[error(
         "forbidden: you cannot {verb} {resource}{group} {scope}: ask for a role that grants it{hint}"
     )]
     Forbidden {
         verb: &'static str,
-        resource: &'static str,
+        resource: String,
         group: String,
         scope: String,
         hint: &'static str,
@@ -40,7 +40,7 @@ pub enum CliError {
     /// No object of that name.
     #[error("{kind} {name:?} not found in namespace {namespace:?}{suggestion}")]
     NotFound {
-        kind: &'static str,
+        kind: String,
         name: String,
         namespace: String,
         suggestion: String,
@@ -52,7 +52,7 @@ pub enum CliError {
     #[error("the API server refused to {verb} {resource}: {message}")]
     Api {
         verb: &'static str,
-        resource: &'static str,
+        resource: String,
         message: String,
     },
     /// Output cannot be written.
@@ -62,38 +62,41 @@ pub enum CliError {
 
 /// One request, to describe it in errors: `verb` on `resource` (plural) of
 /// `group` ("" for the core group).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Req<'a> {
     pub verb: &'static str,
-    pub resource: &'static str,
-    pub group: &'static str,
+    pub resource: String,
+    pub group: String,
     pub namespace: Option<&'a str>,
 }
 
 impl<'a> Req<'a> {
     /// A request on a wardops kind.
-    pub fn wardops(verb: &'static str, resource: &'static str, namespace: Option<&'a str>) -> Self {
-        Req {
-            verb,
-            resource,
-            group: GROUP,
-            namespace,
-        }
+    pub fn wardops(verb: &'static str, resource: &str, namespace: Option<&'a str>) -> Self {
+        Self::builtin(verb, resource, GROUP, namespace)
     }
 
     /// A request on a core or other built-in kind.
     pub fn builtin(
         verb: &'static str,
-        resource: &'static str,
-        group: &'static str,
+        resource: &str,
+        group: &str,
         namespace: Option<&'a str>,
     ) -> Self {
         Req {
             verb,
-            resource,
-            group,
+            resource: resource.to_string(),
+            group: group.to_string(),
             namespace,
         }
+    }
+
+    /// A request on kind `K`.
+    pub fn of<K: Resource<DynamicType = ()>>(
+        verb: &'static str,
+        namespace: Option<&'a str>,
+    ) -> Self {
+        Self::builtin(verb, &K::plural(&()), &K::group(&()), namespace)
     }
 }
 
@@ -179,7 +182,7 @@ impl Cluster {
             Some(ns) => Api::namespaced(self.client.clone(), ns),
             None => Api::all(self.client.clone()),
         };
-        let req = req_for::<K>("list", namespace);
+        let req = Req::of::<K>("list", namespace);
         api.list(&ListParams::default())
             .await
             .map_err(|e| self.error(req, e))
@@ -196,7 +199,7 @@ impl Cluster {
     {
         let ns = self.namespace.as_str();
         let api: Api<K> = Api::namespaced(self.client.clone(), ns);
-        let req = req_for::<K>("get", Some(ns));
+        let req = Req::of::<K>("get", Some(ns));
         match api.get_opt(name).await {
             Ok(Some(k)) => Ok(k),
             Ok(None) => {
@@ -208,7 +211,7 @@ impl Cluster {
                     .filter_map(|k| k.meta().name.clone())
                     .collect();
                 Err(CliError::NotFound {
-                    kind: kind_of::<K>(),
+                    kind: K::kind(&()).into_owned(),
                     name: name.to_string(),
                     namespace: ns.to_string(),
                     suggestion: suggestion(name, &names),
@@ -219,45 +222,8 @@ impl Cluster {
     }
 }
 
-fn kind_of<K: Resource<DynamicType = ()>>() -> &'static str {
-    // The kinds the plugin reads; their names are static in k8s-openapi and
-    // kube-derive alike, but returned as Cow: keep a static copy.
-    match K::kind(&()).as_ref() {
-        "WardService" => "WardService",
-        "DataConnector" => "DataConnector",
-        "BackupPolicy" => "BackupPolicy",
-        "Restore" => "Restore",
-        "Job" => "Job",
-        "Pod" => "Pod",
-        "CronJob" => "CronJob",
-        _ => "object",
-    }
-}
-
-fn plural_of<K: Resource<DynamicType = ()>>() -> &'static str {
-    match kind_of::<K>() {
-        "WardService" => "wardservices",
-        "DataConnector" => "dataconnectors",
-        "BackupPolicy" => "backuppolicies",
-        "Restore" => "restores",
-        "Job" => "jobs",
-        "Pod" => "pods",
-        "CronJob" => "cronjobs",
-        _ => "objects",
-    }
-}
-
-fn req_for<'a, K: Resource<DynamicType = ()>>(verb: &'static str, ns: Option<&'a str>) -> Req<'a> {
-    let group = match K::group(&()).as_ref() {
-        GROUP => GROUP,
-        "batch" => "batch",
-        _ => "",
-    };
-    Req::builtin(verb, plural_of::<K>(), group, ns)
-}
-
 fn forbidden(req: Req<'_>) -> CliError {
-    let hint = match (req.group, req.verb) {
+    let hint = match (req.group.as_str(), req.verb) {
         (GROUP, "get" | "list" | "watch") => {
             " (the wardops-view role, aggregated into the built-in view role)"
         }
@@ -377,12 +343,7 @@ mod tests {
             api_error(404),
         );
         assert!(
-            matches!(
-                e,
-                CliError::NoCrds {
-                    resource: "wardservices"
-                }
-            ),
+            matches!(&e, CliError::NoCrds { resource } if resource == "wardservices"),
             "{e}"
         );
         assert!(
