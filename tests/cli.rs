@@ -664,3 +664,39 @@ fn the_krew_manifest_is_of_this_version() {
     assert_eq!(doc["spec"]["version"], format!("v{}", wardops::VERSION));
     assert_eq!(doc["metadata"]["name"], "wardops");
 }
+
+#[tokio::test]
+async fn status_colours_on_a_terminal_unless_no_color_is_set() -> Result<()> {
+    let (_c, ns) = city("cli-colour").await?;
+    let n = ns.name.as_str();
+    // `script` runs the command on a pseudo-terminal, as a user's shell would.
+    let on_a_terminal = |no_color: Option<&str>| {
+        let mut cmd = Command::new("script");
+        cmd.args([
+            "-qec",
+            &format!("kubectl wardops status -n {n}"),
+            "/dev/null",
+        ])
+        .env("KUBECONFIG", kubeconfig())
+        .env("PATH", path_env())
+        .env_remove("NO_COLOR");
+        if let Some(v) = no_color {
+            cmd.env("NO_COLOR", v);
+        }
+        run(cmd, None)
+    };
+    let coloured = until("a row with a Ready state", || async {
+        let r = on_a_terminal(None);
+        (r.success && r.stdout.contains("\x1b[3")).then_some(r)
+    })
+    .await?;
+    assert!(coloured.stdout.contains(WARD_A), "{}", coloured.stdout);
+    let plain = on_a_terminal(Some("1"));
+    assert!(plain.success, "{}", plain.stderr);
+    assert!(
+        plain.stdout.contains(WARD_A) && !plain.stdout.contains('\x1b'),
+        "{:?}",
+        plain.stdout
+    );
+    Ok(())
+}

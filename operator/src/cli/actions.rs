@@ -98,6 +98,19 @@ fn targets(bp: &BackupPolicy) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The policy `name`, checking that `target`, when given, is one of its targets.
+async fn policy_with_target(
+    cluster: &Cluster,
+    name: &str,
+    target: Option<&str>,
+) -> Result<BackupPolicy, CliError> {
+    let bp: BackupPolicy = cluster.get(name).await?;
+    if let Some(w) = target {
+        check_target(&bp, &cluster.namespace, w)?;
+    }
+    Ok(bp)
+}
+
 fn check_target(bp: &BackupPolicy, ns: &str, ward: &str) -> Result<(), CliError> {
     let names = targets(bp);
     if names.iter().any(|n| n == ward) {
@@ -117,11 +130,7 @@ pub async fn backup_now(
     target: Option<&str>,
 ) -> Result<(), CliError> {
     let cluster = connect(args).await?;
-    let ns = cluster.namespace.clone();
-    let bp: BackupPolicy = cluster.get(policy).await?;
-    if let Some(w) = target {
-        check_target(&bp, &ns, w)?;
-    }
+    policy_with_target(&cluster, policy, target).await?;
     let what = match target {
         Some(t) => format!("backup of {t}"),
         None => "backup".to_string(),
@@ -231,9 +240,8 @@ pub struct RestoreRequest {
 pub async fn restore(args: &KubeArgs, r: RestoreRequest) -> Result<(), CliError> {
     let cluster = connect(args).await?;
     let ns = cluster.namespace.clone();
-    let bp: BackupPolicy = cluster.get(&r.policy).await?;
     let _: WardService = cluster.get(&r.ward).await?;
-    check_target(&bp, &ns, &r.ward)?;
+    policy_with_target(&cluster, &r.policy, Some(&r.ward)).await?;
     let mut restore = Restore::new(
         "",
         RestoreSpec {
@@ -357,11 +365,7 @@ pub async fn snapshots(
     format: Format,
 ) -> Result<(), CliError> {
     let cluster = connect(args).await?;
-    let ns = cluster.namespace.clone();
-    let bp: BackupPolicy = cluster.get(policy).await?;
-    if let Some(w) = target {
-        check_target(&bp, &ns, w)?;
-    }
+    let bp = policy_with_target(&cluster, policy, target).await?;
     let chosen: Vec<String> = targets(&bp)
         .into_iter()
         .filter(|t| target.is_none_or(|w| w == t))
