@@ -288,7 +288,8 @@ fn dockerignore_keeps_the_context_small() {
         ".git/config",
         ".testenv/kubeconfig",
         "charts/wardops/values.yaml",
-        "docs/index.md",
+        "README.md",
+        "deploy/samples/00-namespaces.yaml",
     ] {
         assert!(
             docker_ignored(&ignore, path),
