@@ -256,7 +256,7 @@ async fn snapshots_come_from_the_status_the_jobs_and_the_repository() -> Result<
     assert!(
         listed[0]["snapshotID"]
             .as_str()
-            .is_some_and(|s| s.starts_with("a1b2c3d4")),
+            .is_some_and(|s| s.len() == 64 && s.starts_with("a1b2c3d4")),
         "{listed:#}"
     );
     let left = until("the listing Job to be deleted", || async {

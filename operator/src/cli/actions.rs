@@ -301,12 +301,7 @@ async fn follow(cluster: &Cluster, name: &str) -> Result<(), CliError> {
     loop {
         let r: Restore = cluster.get(name).await?;
         let st = r.status.clone().unwrap_or_default();
-        let message = st
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Ready")
-            .map(|c| c.message.clone())
-            .unwrap_or_default();
+        let (_, _, message) = super::status::ready_of(&st.conditions);
         let now = (st.phase, message.clone());
         if last.as_ref() != Some(&now) {
             let detail = if message.is_empty() {
@@ -444,12 +439,11 @@ async fn known(
     let ns = cluster.namespace.as_str();
     let mut rows: BTreeMap<(String, String), SnapshotRow> = BTreeMap::new();
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), ns);
-    let selector = format!(
-        "app.kubernetes.io/name={},{}={}",
-        labels::COMPONENT_BACKUP,
-        labels::INSTANCE_LABEL,
-        bp.name_any()
-    );
+    let selector = labels::selector_labels(labels::COMPONENT_BACKUP, &bp.name_any())
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
     let listed = pods
         .list(&ListParams::default().labels(&selector))
         .await
@@ -585,11 +579,7 @@ async fn wait_for_listing(cluster: &Cluster, job: &str) -> Result<SnapshotsResul
                     Err(_) => Err(CliError::Invalid(format!(
                         "the listing Job {job} failed: {}",
                         results::line(t)
-                            .map(|v| format!(
-                                "{}: {}",
-                                v["reason"].as_str().unwrap_or("Failed"),
-                                v["message"].as_str().unwrap_or_default()
-                            ))
+                            .map(|v| results::failure(&v))
                             .unwrap_or_else(|| results::no_result("snapshots", t))
                     ))),
                 };

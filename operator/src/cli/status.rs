@@ -11,10 +11,11 @@ use serde::Serialize;
 
 use super::kube::{CliError, Cluster, connect};
 use super::{Format, KubeArgs};
+use crate::api::common::condition::READY;
 use crate::api::data_connector::ConnectorMode;
 use crate::api::{BackupPolicy, DataConnector, WardService};
 use crate::controller::backup_policy::status::reason::BACKUP_FAILED;
-use crate::controller::backup_policy::status::target_overdue;
+use crate::controller::backup_policy::status::{target_overdue, target_skipped};
 use crate::runtime::settings::DEFAULT_BACKUP_OVERDUE_GRACE_SECONDS;
 
 /// The whole view (`-o json|yaml` prints it as is).
@@ -97,8 +98,9 @@ pub struct OtherRow {
     pub message: String,
 }
 
-fn ready_of(conditions: &[Condition]) -> (String, String, String) {
-    conditions.iter().find(|c| c.type_ == "Ready").map_or(
+/// Status, reason and message of the Ready condition.
+pub(super) fn ready_of(conditions: &[Condition]) -> (String, String, String) {
+    conditions.iter().find(|c| c.type_ == READY).map_or(
         ("Unknown".into(), "NotReconciled".into(), String::new()),
         |c| (c.status.clone(), c.reason.clone(), c.message.clone()),
     )
@@ -133,7 +135,7 @@ pub fn build(
                 name: ws.name_any(),
                 ward_code: ws.spec.ward.code.clone(),
                 ward_name: ws.spec.ward.name.clone(),
-                classification: serde_plain(&ws.spec.classification),
+                classification: ws.spec.classification.as_str().to_string(),
                 ready,
                 reason,
                 message,
@@ -192,8 +194,7 @@ pub fn build(
                 continue;
             };
             attached = true;
-            let overdue =
-                !failing_without_backup(t) && target_overdue(&bp.spec, t, since, now, grace);
+            let overdue = !target_skipped(t) && target_overdue(&bp.spec, t, since, now, grace);
             if overdue {
                 row.attention
                     .push(format!("backup {} overdue", bp.name_any()));
@@ -246,19 +247,6 @@ pub fn build(
     CityStatus {
         ward_services,
         unattached,
-    }
-}
-
-/// A target skipped for a reason other than a failed backup (no storage,
-/// no such ward) is reported by its reason, not as overdue.
-fn failing_without_backup(t: &crate::api::backup_policy::BackupTargetStatus) -> bool {
-    t.reason.as_deref().is_some_and(|r| r != BACKUP_FAILED)
-}
-
-fn serde_plain<T: Serialize>(v: &T) -> String {
-    match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::new(),
     }
 }
 

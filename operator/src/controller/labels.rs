@@ -79,19 +79,24 @@ pub fn restoring_by<K: kube::Resource>(ward: &K) -> Option<&str> {
 /// made for (the Secret outlives it).
 pub const BACKUP_POLICY_LABEL: &str = "wardops.io/backup-policy";
 
+/// The recommended label that names the application (a wardops component).
+pub const NAME_LABEL: &str = "app.kubernetes.io/name";
+/// The recommended label that names the component.
+pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
+
 /// The recommended label that names the instance: a child's owner's name.
 pub const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
 
 /// Label selector of the children wardops makes for a resource of `component`:
 /// what the child watches select on.
 pub fn child_selector(component: &str) -> String {
-    format!("app.kubernetes.io/name={component},{MANAGED_BY_LABEL}={MANAGED_BY}")
+    format!("{NAME_LABEL}={component},{MANAGED_BY_LABEL}={MANAGED_BY}")
 }
 
 /// Selector labels: stable for the life of an object (Deployment selectors are immutable).
 pub fn selector_labels(component: &str, instance: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
-        ("app.kubernetes.io/name".to_string(), component.to_string()),
+        (NAME_LABEL.to_string(), component.to_string()),
         (INSTANCE_LABEL.to_string(), instance.to_string()),
     ])
 }
@@ -106,10 +111,7 @@ pub fn common_labels(
 ) -> BTreeMap<String, String> {
     let mut labels = selector_labels(component, instance);
     labels.extend([
-        (
-            "app.kubernetes.io/component".to_string(),
-            component.to_string(),
-        ),
+        (COMPONENT_LABEL.to_string(), component.to_string()),
         ("app.kubernetes.io/part-of".to_string(), PART_OF.to_string()),
         (MANAGED_BY_LABEL.to_string(), MANAGED_BY.to_string()),
         (WARD_LABEL.to_string(), ward_code.to_string()),

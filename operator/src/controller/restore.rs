@@ -397,11 +397,7 @@ fn parse(t: &ContainerStateTerminated) -> Result<(String, Option<u64>), String> 
             v["snapshotID"].as_str().unwrap_or_default().to_string(),
             v["bytesRestored"].as_u64(),
         )),
-        Some(v) if v["result"] == "Failed" => Err(results::truncate(&format!(
-            "{}: {}",
-            v["reason"].as_str().unwrap_or("Failed"),
-            v["message"].as_str().unwrap_or_default()
-        ))),
+        Some(v) if v["result"] == "Failed" => Err(results::truncate(&results::failure(&v))),
         _ => Err(results::no_result("restore", t)),
     }
 }

@@ -36,6 +36,15 @@ pub fn line(t: &ContainerStateTerminated) -> Option<serde_json::Value> {
         .filter(serde_json::Value::is_object)
 }
 
+/// `reason: message` of a `"result": "Failed"` line.
+pub fn failure(line: &serde_json::Value) -> String {
+    format!(
+        "{}: {}",
+        line["reason"].as_str().unwrap_or("Failed"),
+        line["message"].as_str().unwrap_or_default()
+    )
+}
+
 /// `text`, cut to [`MAX_ERROR_CHARS`] characters.
 pub fn truncate(text: &str) -> String {
     if text.chars().count() <= MAX_ERROR_CHARS {

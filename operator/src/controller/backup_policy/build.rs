@@ -405,11 +405,11 @@ pub fn snapshots_job(cron_job: &CronJob, name: &str) -> Option<Job> {
         .and_then(|m| m.labels.clone())
         .unwrap_or_default();
     labels.insert(
-        "app.kubernetes.io/name".to_string(),
+        labels::NAME_LABEL.to_string(),
         SNAPSHOTS_CONTAINER.to_string(),
     );
     labels.insert(
-        "app.kubernetes.io/component".to_string(),
+        labels::COMPONENT_LABEL.to_string(),
         SNAPSHOTS_CONTAINER.to_string(),
     );
     pod_template.metadata = Some(ObjectMeta {

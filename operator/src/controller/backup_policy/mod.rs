@@ -709,10 +709,7 @@ pub fn backup_health(
     for bp in store.state() {
         let Some(st) = &bp.status else { continue };
         let since = bp.metadata.creation_timestamp.as_ref().map_or(now, |t| t.0);
-        let backed_up = st
-            .targets
-            .iter()
-            .filter(|t| !matches!(t.reason.as_deref(), Some(r) if r != reason::BACKUP_FAILED));
+        let backed_up = st.targets.iter().filter(|t| !status::target_skipped(t));
         let mut late = false;
         for t in backed_up {
             late |= status::target_overdue(&bp.spec, t, since, now, grace);

@@ -103,13 +103,18 @@ fn terminated(pod: &Pod) -> Option<&ContainerStateTerminated> {
 fn parse(t: &ContainerStateTerminated) -> Result<serde_json::Value, String> {
     match results::line(t) {
         Some(v) if v["result"] == "Succeeded" && t.exit_code == 0 => Ok(v),
-        Some(v) if v["result"] == "Failed" => Err(results::truncate(&format!(
-            "{}: {}",
-            v["reason"].as_str().unwrap_or("Failed"),
-            v["message"].as_str().unwrap_or_default()
-        ))),
+        Some(v) if v["result"] == "Failed" => Err(results::truncate(&results::failure(&v))),
         _ => Err(results::no_result("backup", t)),
     }
+}
+
+/// Whether a target is skipped (no storage, a classification mismatch, ...):
+/// its reason is not a failed backup. A skipped target is never overdue.
+pub fn target_skipped(target: &BackupTargetStatus) -> bool {
+    target
+        .reason
+        .as_deref()
+        .is_some_and(|r| r != reason::BACKUP_FAILED)
 }
 
 /// The first time the schedule fires strictly after `after`, in its zone.
