@@ -75,10 +75,22 @@ pub async fn wait_ready_reason(
     status: &str,
     reason: &str,
 ) -> Result<WardService> {
+    wait_ready_reason_within(c, ns, name, status, reason, TIMEOUT).await
+}
+
+/// [`wait_ready_reason`], giving up after `timeout`.
+pub async fn wait_ready_reason_within(
+    c: &Client,
+    ns: &str,
+    name: &str,
+    status: &str,
+    reason: &str,
+    timeout: Duration,
+) -> Result<WardService> {
     let api = Api::<WardService>::namespaced(c.clone(), ns);
     wait_for(
         &format!("WardService {ns}/{name} Ready={status} reason {reason}"),
-        TIMEOUT,
+        timeout,
         || {
             let api = api.clone();
             async move {

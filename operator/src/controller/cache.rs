@@ -9,11 +9,13 @@
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::{FutureExt, Stream};
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Lookup, ObjectRef, Store};
+use kube::runtime::utils::Backoff;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
@@ -37,6 +39,69 @@ pub fn secret_identity(meta: &mut PartialObjectMeta<Secret>) {
     meta.metadata.annotations = None;
     meta.metadata.labels = None;
     meta.metadata.owner_references = None;
+}
+
+/// How a watch waits after an error: 250 ms doubling to [`WATCH_BACKOFF_MAX`],
+/// each wait stretched at random by up to half (so that the operator's watches
+/// do not retry in step), back to 250 ms after any success.
+///
+/// kube-runtime's default (client-go's: 0.8 s doubling to 30 s, doubled again
+/// by jitter) climbs to a minute during a short API server restart, since
+/// every refused connection counts: the caches then stay stale for a minute
+/// after the server is back, and every WardService waits with them. A watch
+/// is one request; retrying it every few seconds costs the server little.
+#[derive(Debug, Default)]
+pub struct WatchBackoff {
+    failures: u32,
+}
+
+/// The longest wait of [`WatchBackoff`] before its jitter.
+pub const WATCH_BACKOFF_MAX: Duration = Duration::from_secs(4);
+
+impl WatchBackoff {
+    /// The wait after `failures` errors in a row, before jitter.
+    fn base(failures: u32) -> Duration {
+        let ms = 250u64 << failures.saturating_sub(1).min(16);
+        Duration::from_millis(ms).min(WATCH_BACKOFF_MAX)
+    }
+}
+
+impl Iterator for WatchBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        use std::hash::{BuildHasher, RandomState};
+        self.failures = self.failures.saturating_add(1);
+        let base = Self::base(self.failures);
+        // A fresh RandomState is seeded at random: a cheap jitter source.
+        let r = RandomState::new().hash_one(self.failures) % 1000;
+        Some(base + base.mul_f64(r as f64 / 2000.0))
+    }
+}
+
+impl Backoff for WatchBackoff {
+    fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+/// The controllers' trigger backoff: none, since each watch already backs
+/// off on its own ([`WatchBackoff`]). kube-runtime's default pauses the
+/// triggers of every watch, for up to a minute, whenever any one of them
+/// fails: one failing watch would delay every reconcile.
+#[derive(Debug, Default)]
+pub struct NoTriggerBackoff;
+
+impl Iterator for NoTriggerBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        Some(Duration::ZERO)
+    }
+}
+
+impl Backoff for NoTriggerBackoff {
+    fn reset(&mut self) {}
 }
 
 /// True once `store` holds a complete first listing.
@@ -67,7 +132,7 @@ where
 {
     let (reader, writer) = reflector::store::<K>();
     let stream = watcher(api, config)
-        .default_backoff()
+        .backoff(WatchBackoff::default())
         .modify(trim)
         .reflect(writer)
         .touched_objects();
@@ -132,6 +197,20 @@ where
 mod tests {
     use super::*;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
+
+    #[test]
+    fn watch_backoff_doubles_to_its_cap_with_bounded_jitter_and_resets() {
+        let mut b = WatchBackoff::default();
+        let waits: Vec<Duration> = b.by_ref().take(8).collect();
+        let bases = [250, 500, 1000, 2000, 4000, 4000, 4000, 4000];
+        for (w, base) in waits.iter().zip(bases) {
+            let base = Duration::from_millis(base);
+            assert!(*w >= base && *w <= base.mul_f64(1.5), "{w:?} for {base:?}");
+        }
+        assert!(b.next().unwrap() <= WATCH_BACKOFF_MAX.mul_f64(1.5));
+        b.reset();
+        assert!(b.next().unwrap() <= Duration::from_millis(375));
+    }
 
     #[test]
     fn secrets_keep_only_their_identity() {

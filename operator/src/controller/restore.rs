@@ -543,7 +543,7 @@ pub fn controller(
         cache::api_for::<Restore>(&client, namespace),
         watcher::Config::default().any_semantic(),
     )
-    .default_backoff()
+    .backoff(cache::WatchBackoff::default())
     .modify(cache::slim)
     .reflect(writer)
     .applied_objects();
@@ -597,6 +597,7 @@ pub fn controller(
         store.clone(),
     );
     let fut = Controller::for_stream(restores, store.clone())
+        .trigger_backoff(cache::NoTriggerBackoff)
         .with_config(controller::Config::default().concurrency(2))
         .owns_stream(job_events)
         .watches_stream(pod_events, move |p: Pod| {

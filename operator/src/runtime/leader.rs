@@ -66,7 +66,7 @@ pub async fn start(
         Api::<Lease>::namespaced(client, namespace),
         watcher::Config::default().fields(&format!("metadata.name={name}")),
     )
-    .default_backoff()
+    .backoff(crate::controller::cache::WatchBackoff::default())
     .touched_objects()
     .boxed();
 

@@ -741,7 +741,7 @@ pub fn controller(
         cache::api_for::<BackupPolicy>(&client, namespace),
         watcher::Config::default().any_semantic(),
     )
-    .default_backoff()
+    .backoff(cache::WatchBackoff::default())
     .modify(cache::slim)
     .reflect(bp_writer)
     .applied_objects();
@@ -791,6 +791,7 @@ pub fn controller(
     let (secret_store, ws_store, claim_store) =
         (bp_store.clone(), bp_store.clone(), bp_store.clone());
     let fut = Controller::for_stream(policies, bp_store.clone())
+        .trigger_backoff(cache::NoTriggerBackoff)
         .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES))
         .owns_stream(cron_job_events)
         .watches_stream(job_events, |j: Job| cache::owner_by_instance(&j))

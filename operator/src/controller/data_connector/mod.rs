@@ -506,7 +506,7 @@ pub fn controller(
         cache::api_for::<DataConnector>(&client, namespace),
         watcher::Config::default().any_semantic(),
     )
-    .default_backoff()
+    .backoff(cache::WatchBackoff::default())
     .modify(cache::slim)
     .reflect(dc_writer)
     .applied_objects();
@@ -597,6 +597,7 @@ pub fn controller(
 
     let (secret_store, ns_store, ws_store) = (dc_store.clone(), dc_store.clone(), dc_store.clone());
     let fut = Controller::for_stream(connectors, dc_store.clone())
+        .trigger_backoff(cache::NoTriggerBackoff)
         .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES))
         .owns_stream(sa_events)
         .owns_stream(cm_events)

@@ -487,7 +487,7 @@ pub fn controller(
         cache::api_for::<WardService>(&client, namespace),
         watcher::Config::default().any_semantic(),
     )
-    .default_backoff()
+    .backoff(cache::WatchBackoff::default())
     .modify(cache::slim)
     .reflect(ws_writer)
     .applied_objects();
@@ -578,6 +578,7 @@ pub fn controller(
 
     let (secret_store, ns_store) = (ws_store.clone(), ws_store.clone());
     let fut = Controller::for_stream(wards, ws_store.clone())
+        .trigger_backoff(cache::NoTriggerBackoff)
         .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES))
         .owns_stream(sa_events)
         .owns_stream(cm_events)
