@@ -12,8 +12,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
+use serde::Deserialize;
 
-use crate::{http_get, kubeconfig, state_dir, wait_for, wardops_bin};
+use crate::{
+    http_get, kubeconfig, kubectl_ok, repo_root, run, state_dir, tool, wait_for, wardops_bin,
+};
 
 /// How to start `wardops run`: a name (for the log file and `POD_NAME`-style
 /// identities), arguments, environment, kubeconfig.
@@ -265,8 +268,55 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-/// The operator shared by the tests of one test binary: admin identity, all
-/// namespaces, JSON logs; started on first use and ready when returned.
+/// Where [`chart_identity_kubeconfig`] installs the chart's ServiceAccount.
+pub const IDENTITY_NAMESPACE: &str = "wardops-tests-identity";
+
+/// A kubeconfig that acts as the Helm chart's ServiceAccount, with exactly
+/// the RBAC the chart grants with its default values (all namespaces): the
+/// chart's `rbac.yaml` and `serviceaccount.yaml`, rendered by `helm template`
+/// and applied in [`IDENTITY_NAMESPACE`], and the admin's credentials
+/// impersonating that ServiceAccount (the API server then authorizes each
+/// request as the ServiceAccount alone).
+pub fn chart_identity_kubeconfig() -> PathBuf {
+    let chart = repo_root().join("charts/wardops");
+    let mut helm = tool("helm");
+    helm.args(["template", "wardops"])
+        .arg(&chart)
+        .args(["--namespace", IDENTITY_NAMESPACE])
+        .args(["--show-only", "templates/serviceaccount.yaml"])
+        .args(["--show-only", "templates/rbac.yaml"]);
+    let rendered = run(helm, None);
+    assert!(
+        rendered.success,
+        "helm template failed:\n{}",
+        rendered.stderr
+    );
+    let ns = format!(
+        "{{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{{\"name\":\"{IDENTITY_NAMESPACE}\"}}}}"
+    );
+    kubectl_ok(&["apply", "--server-side", "-f", "-"], Some(&ns));
+    kubectl_ok(
+        &["apply", "--server-side", "--force-conflicts", "-f", "-"],
+        Some(&rendered.stdout),
+    );
+    let account = serde_yaml::Deserializer::from_str(&rendered.stdout)
+        .filter_map(|d| serde_yaml::Value::deserialize(d).ok())
+        .find(|d| d["kind"] == "ServiceAccount")
+        .and_then(|d| d["metadata"]["name"].as_str().map(str::to_string))
+        .expect("the chart renders a ServiceAccount");
+    let mut kc: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(kubeconfig()).expect("the admin kubeconfig"))
+            .expect("the admin kubeconfig is YAML");
+    let user = &mut kc["users"][0]["user"];
+    user["as"] = format!("system:serviceaccount:{IDENTITY_NAMESPACE}:{account}").into();
+    let path = state_dir().join("kubeconfig-chart-identity");
+    std::fs::write(&path, serde_yaml::to_string(&kc).expect("YAML")).expect("write the kubeconfig");
+    path
+}
+
+/// The operator shared by the tests of one test binary: the Helm chart's
+/// identity and RBAC only ([`chart_identity_kubeconfig`]), all namespaces,
+/// JSON logs; started on first use and ready when returned.
 pub async fn operator() -> &'static Operator {
     static OPERATOR: tokio::sync::OnceCell<Operator> = tokio::sync::OnceCell::const_new();
     OPERATOR
@@ -280,6 +330,7 @@ pub async fn operator() -> &'static Operator {
             // The CRDs of this tree, whichever test binary runs first.
             crate::install_crds();
             let op = OperatorBuilder::new(&test_name)
+                .kubeconfig(chart_identity_kubeconfig())
                 .args([
                     "--leader-election=false",
                     "--log-format=json",
