@@ -237,7 +237,7 @@ async fn a_cron_job_per_selected_target_follows_the_wards() -> Result<()> {
 async fn backup_now_runs_one_job_per_target_on_the_wards_node_and_fills_the_status() -> Result<()> {
     let (c, ns) = setup("bp-now", &[]).await?;
     let n = ns.name.as_str();
-    let sentinel = format!("sentinel-{}", std::process::id());
+    let sentinel = format!("sentinel-{n}-5ec2e7");
     put_secret(&c, n, "backup-key", &[("password", &sentinel)]).await?;
     put_secret(
         &c,
@@ -352,6 +352,8 @@ async fn backup_now_runs_one_job_per_target_on_the_wards_node_and_fills_the_stat
             "a secret value appears in {what}"
         );
     }
+    // Everything the API server stores, read from etcd.
+    wardops_tests::etcd::assert_only_in_secret(&sentinel, n, "backup-key")?;
     Ok(())
 }
 

@@ -372,6 +372,9 @@ async fn a_sentinel_credential_never_leaves_its_secret() -> Result<()> {
             "the credential appears in a {what}"
         );
     }
+    // Everything the API server stores, read from etcd: Events, statuses,
+    // ConfigMaps, children, and kinds no list above covers.
+    wardops_tests::etcd::assert_only_in_secret(&sentinel, n, "dan-cu")?;
     Ok(())
 }
 

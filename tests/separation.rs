@@ -409,6 +409,9 @@ async fn secret_files_are_read_only_and_a_rotation_rolls_once() -> Result<()> {
         before + 1,
         "rolled more than once"
     );
+    // The rollout's trigger (a digest of the Secret) carries no value: etcd
+    // holds the rotated value in the Secret only.
+    wardops_tests::etcd::assert_only_in_secret("sentinel-r0tated", n, "db")?;
     Ok(())
 }
 

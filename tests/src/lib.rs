@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod cases;
+pub mod etcd;
 pub mod facts;
 pub mod operator;
 pub mod ward;
