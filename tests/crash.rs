@@ -23,34 +23,12 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use wardops::api::WardService;
 use wardops_tests::operator::{OperatorBuilder, chart_identity_kubeconfig};
+use wardops_tests::rng::{Rng, env_or};
 use wardops_tests::ward::{TIMEOUT, create, patch_spec, wait_ready_reason_within, ward_service};
 use wardops_tests::{TestNamespace, client, install_crds, wait_for};
 
 /// The label every child of wardops carries.
 const MANAGED: &str = "app.kubernetes.io/managed-by=wardops";
-
-/// A small deterministic generator (xorshift64*): the seed replays a run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
-fn env_or(key: &str, default: u64) -> u64 {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn start_operator(kubeconfig: &std::path::Path, round: u64) -> wardops_tests::operator::Operator {
     OperatorBuilder::new(&format!("crash-{round}"))
@@ -121,15 +99,7 @@ where
 #[tokio::test]
 async fn sigkill_at_random_moments_loses_duplicates_and_orphans_nothing() -> Result<()> {
     let rounds = env_or("WARDOPS_CRASH_ROUNDS", 10);
-    let seed = env_or(
-        "WARDOPS_CRASH_SEED",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_nanos() as u64
-            | 1,
-    );
-    println!("WARDOPS_CRASH_SEED={seed} WARDOPS_CRASH_ROUNDS={rounds}");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::from_env("WARDOPS_CRASH_SEED");
 
     install_crds();
     let kubeconfig = chart_identity_kubeconfig();

@@ -201,6 +201,27 @@ pub fn invalid() -> Vec<Invalid> {
             "positive quantity",
         ),
         c(
+            "resource request not a quantity (found by tests/generated.rs)",
+            ws("spec/resources", json!({"requests": {"cpu": "1 Gi"}})),
+            "spec.resources.requests",
+            "must be a quantity",
+        ),
+        c(
+            "negative resource limit",
+            ws("spec/resources", json!({"limits": {"memory": "-1Gi"}})),
+            "spec.resources.limits",
+            "quantity of zero or more",
+        ),
+        c(
+            "resource request above its limit",
+            ws(
+                "spec/resources",
+                json!({"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}),
+            ),
+            "spec.resources.requests",
+            "cannot exceed its limit",
+        ),
+        c(
             "storage size zero",
             ws("spec/storage", json!({"size": "0"})),
             "spec.storage.size",
@@ -593,6 +614,14 @@ pub fn valid() -> Vec<Valid> {
             ws(
                 "spec/probes",
                 json!({"readiness": {"path": long_vietnamese_path()}}),
+            ),
+        ),
+        v(
+            "resources as quantities and integers, a request at its limit",
+            ws(
+                "spec/resources",
+                json!({"requests": {"cpu": "500m", "memory": 268435456},
+                       "limits": {"cpu": "500m", "memory": "1Gi"}}),
             ),
         ),
         v(

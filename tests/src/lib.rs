@@ -13,6 +13,7 @@ pub mod cases;
 pub mod etcd;
 pub mod facts;
 pub mod operator;
+pub mod rng;
 pub mod ward;
 pub mod yaml;
 
