@@ -7,10 +7,14 @@
 //!
 //! What they found: kube-runtime's default watch backoff (client-go's, 0.8 s
 //! doubling to 30 s and jittered up to a minute) climbed during the restart,
-//! since every refused connection counted, and the caches stayed stale for a
-//! minute or more after the API server was back: WardServices stayed
-//! `RollingOut` over available Deployments. The watches now use
-//! `cache::WatchBackoff` (250 ms doubling to 4 s).
+//! since every refused connection counted, and on top of it each controller
+//! paused all its watches' events with the same backoff whenever any one
+//! failed: the caches stayed stale for a minute or more after the API server
+//! was back, and WardServices stayed `RollingOut` over available Deployments.
+//! The watches now use `cache::WatchBackoff` (250 ms doubling to 4 s) and the
+//! controllers `cache::NoTriggerBackoff`. Other faults: `tests/crash.rs`
+//! (SIGKILL), `tests/generated.rs` (generated manifests), `tests/runtime.rs`
+//! (leader failover with work in flight).
 
 use std::time::Duration;
 

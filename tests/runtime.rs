@@ -179,3 +179,61 @@ async fn standby_does_not_reconcile() -> Result<()> {
     assert_eq!(b.metric(reconciles)?, None, "the standby reconciled");
     Ok(())
 }
+
+#[tokio::test]
+async fn work_in_flight_survives_a_leader_failover() -> Result<()> {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+    use kube::ResourceExt;
+    use kube::api::ListParams;
+    use wardops_tests::ward::{create, wait_ready, ward_service};
+
+    let c = client().await?;
+    let ns = TestNamespace::create(&c, "rt-inflight", &[]).await?;
+    let a = start("op-g", &ns.name, 6);
+    a.wait_ready(READY).await?;
+    wait_leader(&a, "op-g leading", Duration::from_secs(30)).await?;
+    let b = start("op-h", &ns.name, 6);
+    b.wait_ready(READY).await?;
+
+    // Work the leader has started on, and some it has not seen yet.
+    let names: Vec<String> = (0..12).map(|i| format!("ward-{i}")).collect();
+    for (i, n) in names.iter().enumerate() {
+        let spec = if i % 2 == 0 {
+            serde_json::json!({"storage": {"size": "1Gi"}})
+        } else {
+            serde_json::json!({})
+        };
+        create(&c, &ns.name, &ward_service(n, spec)).await?;
+        if i == 5 {
+            a.signal("-KILL");
+        }
+    }
+    wait_leader(&b, "op-h takes over", Duration::from_secs(30)).await?;
+    for n in &names {
+        wait_ready(&c, &ns.name, n).await?;
+    }
+    let mut deployments: Vec<String> = Api::<Deployment>::namespaced(c.clone(), &ns.name)
+        .list(&ListParams::default())
+        .await?
+        .items
+        .iter()
+        .map(|d| d.name_any())
+        .collect();
+    deployments.sort();
+    let mut want = names.clone();
+    want.sort();
+    assert_eq!(deployments, want, "one Deployment per WardService");
+    let claims = Api::<PersistentVolumeClaim>::namespaced(c.clone(), &ns.name)
+        .list(&ListParams::default())
+        .await?
+        .items
+        .len();
+    assert_eq!(
+        claims,
+        names.len() / 2,
+        "one volume per WardService with storage"
+    );
+    b.alive()?;
+    Ok(())
+}

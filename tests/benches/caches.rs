@@ -246,6 +246,243 @@ fn requests_since(offset: u64) -> BTreeMap<String, usize> {
     by_verb
 }
 
+/// The audit events since `offset` at stage ResponseComplete.
+fn audit_events_since(offset: u64) -> Vec<Value> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut text = String::new();
+    if let Ok(mut f) = std::fs::File::open(audit_log()) {
+        let _ = f.seek(SeekFrom::Start(offset));
+        let _ = f.read_to_string(&mut text);
+    }
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["stage"] == "ResponseComplete")
+        .collect()
+}
+
+/// Seconds since the epoch of an audit timestamp (`2026-11-28T05:14:51.123456Z`).
+fn audit_seconds(ts: &str) -> Option<f64> {
+    let (date, time) = ts.trim_end_matches('Z').split_once('T')?;
+    let d: Vec<i64> = date.split('-').filter_map(|x| x.parse().ok()).collect();
+    let t: Vec<f64> = time.split(':').filter_map(|x| x.parse().ok()).collect();
+    if d.len() != 3 || t.len() != 3 {
+        return None;
+    }
+    // Days since the epoch (civil calendar, Howard Hinnant's algorithm).
+    let (y, m) = if d[1] <= 2 {
+        (d[0] - 1, d[1] + 9)
+    } else {
+        (d[0], d[1] - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d[2] - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days as f64 * 86_400.0 + t[0] * 3600.0 + t[1] * 60.0 + t[2])
+}
+
+/// Reaction: `edits` spec edits (a config value) of converged WardServices,
+/// one after another; for each, from the API server receiving the edit to it
+/// completing the operator's patch of the ConfigMap, from the audit log.
+/// Returns the latencies in seconds, sorted.
+async fn reaction(c: &Client, wards: usize, edits: usize) -> Result<Vec<f64>> {
+    let offset = audit_offset();
+    let mut edited = Vec::new();
+    for k in 0..edits.min(wards) {
+        let i = k * wards.max(1) / edits.max(1);
+        let name = format!("ws-{i}");
+        let api = Api::<WardService>::namespaced(c.clone(), &namespace_of(i));
+        let patch = json!({"spec": {"config": {"TIEU_DE": format!("Bộ phận một cửa {k}")}}});
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        edited.push((namespace_of(i), name));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let events = audit_events_since(offset);
+    let at = |pred: &dyn Fn(&Value) -> bool, field: &str| {
+        events
+            .iter()
+            .find(|v| pred(v))
+            .and_then(|v| audit_seconds(v[field].as_str().unwrap_or_default()))
+    };
+    let mut latencies = Vec::new();
+    for (ns, name) in &edited {
+        let cm = format!("{name}-config");
+        let edit = at(
+            &|v| {
+                v["verb"] == "patch"
+                    && v["objectRef"]["resource"] == "wardservices"
+                    && v["objectRef"]["namespace"] == ns.as_str()
+                    && v["objectRef"]["name"] == name.as_str()
+                    && v["objectRef"]["subresource"].is_null()
+            },
+            "requestReceivedTimestamp",
+        );
+        let applied = at(
+            &|v| {
+                v["userAgent"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("wardops/")
+                    && v["verb"] == "patch"
+                    && v["objectRef"]["resource"] == "configmaps"
+                    && v["objectRef"]["namespace"] == ns.as_str()
+                    && v["objectRef"]["name"] == cm.as_str()
+            },
+            "stageTimestamp",
+        );
+        match (edit, applied) {
+            (Some(e), Some(a)) => latencies.push(a - e),
+            _ => bail!("no audit record of the edit of {ns}/{name} reaching its ConfigMap"),
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok(latencies)
+}
+
+/// The `q` quantile of sorted `xs`.
+fn quantile(xs: &[f64], q: f64) -> f64 {
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    xs[((xs.len() - 1) as f64 * q).round() as usize]
+}
+
+/// The raw baseline: exactly the children `wardops render` produces for the
+/// same WardServices (owner references removed), created by a plain parallel
+/// client (16 requests in flight, as the WardServices are created), until
+/// every Deployment is available. No operator runs. Returns the time from the
+/// first create to the last Deployment available.
+async fn raw_baseline(c: &Client, wards: usize) -> Result<Duration> {
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+    let mut objects: Vec<(String, Value)> = Vec::new();
+    for n in 0..NAMESPACES {
+        ensure_namespace(
+            c,
+            &format!("bench-city-{n}"),
+            json!({"wardops.io/classification": "confidential"}),
+        )
+        .await?;
+        let manifest: String = (0..wards)
+            .filter(|i| i % NAMESPACES == n)
+            .map(|i| {
+                format!(
+                    "---\n{}",
+                    serde_yaml::to_string(&ward_service(i)).unwrap_or_default()
+                )
+            })
+            .collect();
+        let ns = format!("bench-city-{n}");
+        let mut render = Command::new(repo_root().join("target/release/wardops"));
+        render
+            .args(["render", "-f", "-", "-n", &ns])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = render.spawn().context("starting wardops render")?;
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .context("render's stdin")?
+            .write_all(manifest.as_bytes())?;
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            bail!(
+                "wardops render failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        for doc in serde_yaml::Deserializer::from_slice(&out.stdout) {
+            use serde::Deserialize;
+            let mut v = Value::deserialize(doc)?;
+            if v.is_null() {
+                continue;
+            }
+            if let Some(m) = v["metadata"].as_object_mut() {
+                m.remove("ownerReferences");
+            }
+            objects.push((ns.clone(), v));
+        }
+    }
+    let deployments = objects
+        .iter()
+        .filter(|(_, v)| v["kind"] == "Deployment")
+        .count();
+    let mut resources: BTreeMap<String, ApiResource> = BTreeMap::new();
+    for (_, v) in &objects {
+        let (api_version, kind) = (
+            v["apiVersion"].as_str().unwrap_or_default(),
+            v["kind"].as_str().unwrap_or_default(),
+        );
+        let key = format!("{api_version}/{kind}");
+        if !resources.contains_key(&key) {
+            let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+            let gvk = GroupVersionKind::gvk(group, version, kind);
+            let (ar, _) = kube::discovery::pinned_kind(c, &gvk).await?;
+            resources.insert(key, ar);
+        }
+    }
+    let start = Instant::now();
+    stream::iter(objects)
+        .map(|(ns, v)| {
+            let key = format!(
+                "{}/{}",
+                v["apiVersion"].as_str().unwrap_or_default(),
+                v["kind"].as_str().unwrap_or_default()
+            );
+            let ar = resources[&key].clone();
+            let c = c.clone();
+            async move {
+                let obj: DynamicObject = serde_json::from_value(v)?;
+                Api::<DynamicObject>::namespaced_with(c, &ns, &ar)
+                    .create(&PostParams::default(), &obj)
+                    .await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<_>>()
+        .await?;
+    loop {
+        let mut available = 0;
+        for n in 0..NAMESPACES {
+            let list = Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(
+                c.clone(),
+                &format!("bench-city-{n}"),
+            )
+            .list(&ListParams::default())
+            .await?;
+            available += list
+                .items
+                .iter()
+                .filter(|d| {
+                    let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                    d.status
+                        .as_ref()
+                        .and_then(|s| s.available_replicas)
+                        .unwrap_or(0)
+                        >= want
+                })
+                .count();
+        }
+        if available == deployments {
+            break;
+        }
+        if start.elapsed() > CONVERGE_TIMEOUT {
+            bail!(
+                "raw baseline: {available} of {deployments} Deployments available after {CONVERGE_TIMEOUT:?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let took = start.elapsed();
+    delete_city(c).await?;
+    Ok(took)
+}
+
 fn fmt_requests(r: &BTreeMap<String, usize>, per: usize) -> String {
     let per = per.max(1) as f64;
     let total: usize = r.values().sum();
@@ -313,6 +550,8 @@ struct Figures {
     restart_requests: BTreeMap<String, usize>,
     rss_after_restart: f64,
     caches: String,
+    /// Spec edit → ConfigMap patched, seconds, sorted.
+    reaction: Vec<f64>,
 }
 
 async fn measure(c: &Client, binary: &Path, wards: usize, tag: &str) -> Result<Figures> {
@@ -378,6 +617,7 @@ async fn measure(c: &Client, binary: &Path, wards: usize, tag: &str) -> Result<F
     }
     let idle_requests = requests_since(offset);
     let caches = op.cache_sizes();
+    let reaction = reaction(c, wards, env_usize("WARDOPS_BENCH_EDITS", 50)).await?;
     op.stop()?;
 
     // Restart over the converged city.
@@ -402,7 +642,71 @@ async fn measure(c: &Client, binary: &Path, wards: usize, tag: &str) -> Result<F
         restart_requests,
         rss_after_restart,
         caches,
+        reaction,
     })
+}
+
+/// Writes the run's figures with the machine and versions to
+/// `target/bench/caches-<wards>.json`.
+fn write_json(wards: usize, noise: usize, raw: Duration, runs: &[(&str, Figures)]) -> Result<()> {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let mem_kib = read("/proc/meminfo")
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    let cpu = read("/proc/cpuinfo")
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default();
+    let control_plane = std::env::var("WARDOPS_TESTENV_BIN")
+        .ok()
+        .and_then(|b| {
+            PathBuf::from(b)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default();
+    let figures: Vec<Value> = runs
+        .iter()
+        .map(|(name, r)| {
+            json!({
+                "binary": name,
+                "start_to_ready_s": r.ready_after_start.as_secs_f64(),
+                "convergence_s": r.converge.as_secs_f64(),
+                "convergence_over_raw": r.converge.as_secs_f64() / raw.as_secs_f64(),
+                "rss_mib": {"empty": r.rss_empty, "peak": r.rss_peak, "after_restart": r.rss_after_restart},
+                "anon_rss_mib": {"empty": r.anon_empty, "peak": r.anon_peak, "after_restart": r.anon_after_restart},
+                "requests": {"converging": r.converge_requests, "idle": r.idle_requests, "restart": r.restart_requests},
+                "reaction_s": {"p50": quantile(&r.reaction, 0.5), "p99": quantile(&r.reaction, 0.99), "edits": r.reaction.len()},
+                "cached_objects": r.caches,
+            })
+        })
+        .collect();
+    let doc = json!({
+        "benchmark": "caches",
+        "machine": {
+            "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            "memory_gib": mem_kib as f64 / 1024.0 / 1024.0,
+            "cpu": cpu,
+            "kernel": read("/proc/sys/kernel/osrelease").trim(),
+        },
+        "versions": {"wardops": env!("CARGO_PKG_VERSION"), "control_plane": control_plane},
+        "wards": wards,
+        "namespaces": NAMESPACES,
+        "noise_secrets_and_configmaps": noise,
+        "raw_baseline_s": raw.as_secs_f64(),
+        "runs": figures,
+    });
+    let dir = repo_root().join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("caches-{wards}.json"));
+    std::fs::write(&path, serde_json::to_string_pretty(&doc)?)?;
+    println!("figures written to {}", path.display());
+    Ok(())
 }
 
 #[tokio::main]
@@ -417,6 +721,8 @@ async fn main() -> Result<()> {
     delete_city(&c).await?;
     noise(&c, noise_count).await?;
 
+    // The raw baseline first, on the same control plane, in the same run.
+    let raw = raw_baseline(&c, wards).await?;
     let mut runs = Vec::new();
     if let Some(b) = &baseline {
         runs.push(("baseline", measure(&c, b, wards, "baseline").await?));
@@ -484,6 +790,20 @@ async fn main() -> Result<()> {
             println!("{name}: cached objects: {}", r.caches);
         }
     }
+    row("reaction: spec edit -> ConfigMap, p50 / p99 (ms)", &|r| {
+        format!(
+            "{:.0} / {:.0}",
+            quantile(&r.reaction, 0.5) * 1000.0,
+            quantile(&r.reaction, 0.99) * 1000.0
+        )
+    });
+    let ours = &runs.last().context("no run")?.1;
+    println!(
+        "raw baseline (the rendered children, parallel client, no operator): {:.1?}; wardops / raw = {:.2}",
+        raw,
+        ours.converge.as_secs_f64() / raw.as_secs_f64()
+    );
+    write_json(wards, noise_count, raw, &runs)?;
     if let [(_, b), (_, w)] = &runs[..] {
         println!(
             "ratios wardops/baseline: convergence {:.2}, RSS peak {:.2}, requests while converging {:.2}",

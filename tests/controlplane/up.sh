@@ -16,6 +16,9 @@
 #   WARDOPS_TESTENV_SCHEDULER_PORT  kube-scheduler         (default 20259)
 #   WARDOPS_TESTENV_KWOK_PORT       kwok server            (default 20247)
 #   WARDOPS_TESTENV_TIMEOUT         seconds to wait for each step (default 120)
+#   Size and limits (tests/controlplane/README.md): WARDOPS_TESTENV_SERVICE_CIDR,
+#   _POD_CIDR, _NODES, _ISOLATED_NODES, _MAX_PODS, _KCM_QPS, _KCM_BURST,
+#   _MAX_REQUESTS_INFLIGHT, _MAX_MUTATING_REQUESTS_INFLIGHT
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -36,6 +39,12 @@ pod_cidr=${WARDOPS_TESTENV_POD_CIDR:-10.244.0.0/16}
 general_nodes=${WARDOPS_TESTENV_NODES:-2}
 isolated_nodes=${WARDOPS_TESTENV_ISOLATED_NODES:-1}
 max_pods=${WARDOPS_TESTENV_MAX_PODS:-110}
+# Client and server limits, at Kubernetes' defaults; a benchmark of a city raises
+# them (scripts/bench.sh says which and why).
+kcm_qps=${WARDOPS_TESTENV_KCM_QPS:-20}
+kcm_burst=${WARDOPS_TESTENV_KCM_BURST:-30}
+max_inflight=${WARDOPS_TESTENV_MAX_REQUESTS_INFLIGHT:-400}
+max_mutating=${WARDOPS_TESTENV_MAX_MUTATING_REQUESTS_INFLIGHT:-200}
 
 log() { printf '[up] %s\n' "$*" >&2; }
 die() { printf '[up] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -332,6 +341,8 @@ start kube-apiserver "$bin/kube-apiserver" \
   --audit-log-path "$audit_log" \
   --audit-log-maxsize 0 \
   --shutdown-send-retry-after \
+  --max-requests-inflight "$max_inflight" \
+  --max-mutating-requests-inflight "$max_mutating" \
   --profiling=false
 wait_for "kube-apiserver /readyz" kube-apiserver readyz
 
@@ -354,6 +365,8 @@ start kube-controller-manager "$bin/kube-controller-manager" \
   --service-cluster-ip-range "$service_cidr" \
   --controllers '*' \
   --enable-hostpath-provisioner \
+  --kube-api-qps "$kcm_qps" \
+  --kube-api-burst "$kcm_burst" \
   --profiling=false
 
 need_free_port kube-scheduler "$sched_port"

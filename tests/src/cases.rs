@@ -201,6 +201,15 @@ pub fn invalid() -> Vec<Invalid> {
             "positive quantity",
         ),
         c(
+            "ingress path with a double slash (found by tests/generated.rs)",
+            ws(
+                "spec/ingress",
+                json!({"host": "mot-cua.haiphong.gov.vn", "path": "/a//b"}),
+            ),
+            "spec.ingress.path",
+            "must not contain '//'",
+        ),
+        c(
             "resource request not a quantity (found by tests/generated.rs)",
             ws("spec/resources", json!({"requests": {"cpu": "1 Gi"}})),
             "spec.resources.requests",

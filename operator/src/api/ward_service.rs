@@ -380,7 +380,7 @@ fn default_target_cpu() -> i32 {
 }
 
 /// Exposure outside the cluster.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct IngressSpec {
     /// Host name, e.g. `motcua.hongbang.haiphong.gov.vn`.
@@ -402,6 +402,10 @@ pub struct IngressSpec {
     /// Path prefix routed to the service.
     #[serde(default = "default_path")]
     #[schemars(regex(pattern = r"^/.*$"), length(max = 256))]
+    // Kubernetes' own rule for an Ingress prefix path; without it the Ingress
+    // was refused after the WardService was taken (found by tests/generated.rs).
+    #[x_kube(validation = Rule::new("!self.contains('//') && !self.contains('/./') && !self.contains('/../') && !self.endsWith('/.') && !self.endsWith('/..')")
+        .message("spec.ingress.path: must not contain '//', '/./' or '/../', nor end with '/.' or '/..'"))]
     pub path: String,
 }
 
