@@ -20,11 +20,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use wardops_tests::ward::{
-    TIMEOUT, create, patch_spec, setup, wait_ready, wait_ready_reason_within, ward_service,
+    TIMEOUT, create, deployment_names, patch_spec, setup, wait_ready, wait_ready_reason_within,
+    ward_service,
 };
 use wardops_tests::{operator, repo_root, run, state_dir, wait_for};
 
@@ -117,19 +117,6 @@ async fn all_ready(c: &Client, ns: &str, names: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The Deployments of `ns`, by name; fails on two for one WardService.
-async fn deployments(c: &Client, ns: &str) -> Result<Vec<String>> {
-    let mut names: Vec<String> = Api::<Deployment>::namespaced(c.clone(), ns)
-        .list(&ListParams::default())
-        .await?
-        .items
-        .iter()
-        .map(|d| d.name_any())
-        .collect();
-    names.sort();
-    Ok(names)
-}
-
 #[tokio::test]
 async fn an_api_server_restart_mid_convergence_loses_and_duplicates_nothing() -> Result<()> {
     let _one = SERIAL.lock().await;
@@ -146,7 +133,7 @@ async fn an_api_server_restart_mid_convergence_loses_and_duplicates_nothing() ->
     all_ready(&c, &ns.name, &names).await?;
     op.alive()?;
     assert_eq!(
-        deployments(&c, &ns.name).await?,
+        deployment_names(&c, &ns.name).await?,
         names,
         "one Deployment per WardService"
     );
@@ -184,6 +171,6 @@ async fn the_operator_reconnects_after_an_etcd_restart_without_restarting() -> R
     .await?;
     op.alive()?;
     assert_eq!(op.pid(), pid, "the same operator process");
-    assert_eq!(deployments(&c, &ns.name).await?, ["after", "before"]);
+    assert_eq!(deployment_names(&c, &ns.name).await?, ["after", "before"]);
     Ok(())
 }

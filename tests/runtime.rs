@@ -182,11 +182,9 @@ async fn standby_does_not_reconcile() -> Result<()> {
 
 #[tokio::test]
 async fn work_in_flight_survives_a_leader_failover() -> Result<()> {
-    use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::api::core::v1::PersistentVolumeClaim;
-    use kube::ResourceExt;
     use kube::api::ListParams;
-    use wardops_tests::ward::{create, wait_ready, ward_service};
+    use wardops_tests::ward::{create, deployment_names, wait_ready, ward_service};
 
     let c = client().await?;
     let ns = TestNamespace::create(&c, "rt-inflight", &[]).await?;
@@ -213,17 +211,13 @@ async fn work_in_flight_survives_a_leader_failover() -> Result<()> {
     for n in &names {
         wait_ready(&c, &ns.name, n).await?;
     }
-    let mut deployments: Vec<String> = Api::<Deployment>::namespaced(c.clone(), &ns.name)
-        .list(&ListParams::default())
-        .await?
-        .items
-        .iter()
-        .map(|d| d.name_any())
-        .collect();
-    deployments.sort();
     let mut want = names.clone();
     want.sort();
-    assert_eq!(deployments, want, "one Deployment per WardService");
+    assert_eq!(
+        deployment_names(&c, &ns.name).await?,
+        want,
+        "one Deployment per WardService"
+    );
     let claims = Api::<PersistentVolumeClaim>::namespaced(c.clone(), &ns.name)
         .list(&ListParams::default())
         .await?

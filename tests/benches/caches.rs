@@ -418,11 +418,10 @@ async fn raw_baseline(c: &Client, wards: usize) -> Result<Duration> {
             v["kind"].as_str().unwrap_or_default(),
         );
         let key = format!("{api_version}/{kind}");
-        if !resources.contains_key(&key) {
+        if let std::collections::btree_map::Entry::Vacant(e) = resources.entry(key) {
             let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
             let gvk = GroupVersionKind::gvk(group, version, kind);
-            let (ar, _) = kube::discovery::pinned_kind(c, &gvk).await?;
-            resources.insert(key, ar);
+            e.insert(kube::discovery::pinned_kind(c, &gvk).await?.0);
         }
     }
     let start = Instant::now();

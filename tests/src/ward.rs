@@ -55,6 +55,21 @@ pub async fn patch_spec(c: &Client, ns: &str, name: &str, spec: Value) -> Result
     Ok(())
 }
 
+/// The names of the Deployments in `ns`, sorted (two for one WardService
+/// show as a name too many).
+pub async fn deployment_names(c: &Client, ns: &str) -> Result<Vec<String>> {
+    let mut names: Vec<String> =
+        Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(c.clone(), ns)
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .map(|d| d.name_any())
+            .collect();
+    names.sort();
+    Ok(names)
+}
+
 /// Ready's (status, reason), once the status describes the current generation.
 pub fn ready_state(ws: &WardService) -> Option<(String, String)> {
     let st = ws.status.as_ref()?;
