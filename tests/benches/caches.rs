@@ -35,7 +35,12 @@ use wardops_tests::{client, free_port, http_get, kubeconfig, repo_root, state_di
 
 const NAMESPACES: usize = 10;
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(600);
-const IDLE_WINDOW: Duration = Duration::from_secs(30);
+/// The idle window: `WARDOPS_BENCH_IDLE_SECONDS`, default 300 (5 minutes,
+/// shorter than the operator's safety-net resync of an hour, so an idle
+/// operator should send nothing at all).
+fn idle_window() -> Duration {
+    Duration::from_secs(env_usize("WARDOPS_BENCH_IDLE_SECONDS", 300) as u64)
+}
 const RESTART_WINDOW: Duration = Duration::from_secs(20);
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -225,19 +230,10 @@ fn audit_offset() -> u64 {
 /// The operator's requests since `offset`, by verb (watch connections excluded:
 /// they are long-lived streams, counted when opened).
 fn requests_since(offset: u64) -> BTreeMap<String, usize> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut text = String::new();
-    if let Ok(mut f) = std::fs::File::open(audit_log()) {
-        let _ = f.seek(SeekFrom::Start(offset));
-        let _ = f.read_to_string(&mut text);
-    }
     let mut by_verb = BTreeMap::new();
-    for v in text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-    {
+    for v in audit_events_since(offset) {
         let ua = v["userAgent"].as_str().unwrap_or_default();
-        if ua.starts_with("wardops/") && v["stage"] == "ResponseComplete" {
+        if ua.starts_with("wardops/") {
             *by_verb
                 .entry(v["verb"].as_str().unwrap_or_default().to_string())
                 .or_insert(0) += 1;
@@ -247,14 +243,17 @@ fn requests_since(offset: u64) -> BTreeMap<String, usize> {
 }
 
 /// The audit events since `offset` at stage ResponseComplete.
+/// Read as bytes: one line that is not UTF-8 must not cost the whole window,
+/// as `read_to_string` would.
 fn audit_events_since(offset: u64) -> Vec<Value> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     if let Ok(mut f) = std::fs::File::open(audit_log()) {
         let _ = f.seek(SeekFrom::Start(offset));
-        let _ = f.read_to_string(&mut text);
+        let _ = f.read_to_end(&mut bytes);
     }
-    text.lines()
+    String::from_utf8_lossy(&bytes)
+        .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| v["stage"] == "ResponseComplete")
         .collect()
@@ -612,7 +611,7 @@ async fn measure(c: &Client, binary: &Path, wards: usize, tag: &str) -> Result<F
             )
             .await?;
         }
-        tokio::time::sleep(IDLE_WINDOW / 3).await;
+        tokio::time::sleep(idle_window() / 3).await;
     }
     let idle_requests = requests_since(offset);
     let caches = op.cache_sizes();
@@ -679,7 +678,7 @@ fn write_json(wards: usize, noise: usize, raw: Duration, runs: &[(&str, Figures)
                 "convergence_over_raw": r.converge.as_secs_f64() / raw.as_secs_f64(),
                 "rss_mib": {"empty": r.rss_empty, "peak": r.rss_peak, "after_restart": r.rss_after_restart},
                 "anon_rss_mib": {"empty": r.anon_empty, "peak": r.anon_peak, "after_restart": r.anon_after_restart},
-                "requests": {"converging": r.converge_requests, "idle": r.idle_requests, "restart": r.restart_requests},
+                "requests": {"converging": r.converge_requests, "idle": r.idle_requests, "idle_window_s": idle_window().as_secs(), "restart": r.restart_requests},
                 "reaction_s": {"p50": quantile(&r.reaction, 0.5), "p99": quantile(&r.reaction, 0.99), "edits": r.reaction.len()},
                 "cached_objects": r.caches,
             })
@@ -772,7 +771,7 @@ async fn main() -> Result<()> {
         let n: usize = r.converge_requests.values().sum();
         format!("{:.1}", n as f64 / wards as f64)
     });
-    row("requests at idle, 30 s, 30 forced reconciles", &|r| {
+    row(&format!("requests at idle, {} s, 30 forced reconciles", idle_window().as_secs()), &|r| {
         r.idle_requests.values().sum::<usize>().to_string()
     });
     row("requests in the first 20 s after restart", &|r| {
