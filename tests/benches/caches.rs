@@ -771,9 +771,13 @@ async fn main() -> Result<()> {
         let n: usize = r.converge_requests.values().sum();
         format!("{:.1}", n as f64 / wards as f64)
     });
-    row(&format!("requests at idle, {} s, 30 forced reconciles", idle_window().as_secs()), &|r| {
-        r.idle_requests.values().sum::<usize>().to_string()
-    });
+    row(
+        &format!(
+            "requests at idle, {} s, 30 forced reconciles",
+            idle_window().as_secs()
+        ),
+        &|r| r.idle_requests.values().sum::<usize>().to_string(),
+    );
     row("requests in the first 20 s after restart", &|r| {
         r.restart_requests.values().sum::<usize>().to_string()
     });
