@@ -333,6 +333,11 @@ async fn reconcile_inner(r: &Restore, state: &State) -> Result<Action, Error> {
         .find_map(|p| terminated(&p).map(parse));
     let mut st = old;
     st.job = Some(job.name_any());
+    // The status write that recorded the start may not be in the cache yet
+    // when the Job's events arrive: the Job's creation is the start.
+    if st.start_time.is_none() {
+        st.start_time = job.metadata.creation_timestamp.clone();
+    }
     let Some(result) = result else {
         let outcome = Outcome {
             phase: RestorePhase::Restoring,
