@@ -22,13 +22,13 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use wardops::api::WardService;
+use wardops::controller::labels::{MANAGED_BY, MANAGED_BY_LABEL};
 use wardops_tests::operator::{OperatorBuilder, chart_identity_kubeconfig};
 use wardops_tests::rng::{Rng, env_or};
-use wardops_tests::ward::{TIMEOUT, create, patch_spec, wait_ready_reason_within, ward_service};
+use wardops_tests::ward::{
+    TIMEOUT, create, patch_spec, wait_gone, wait_ready_reason_within, ward_service,
+};
 use wardops_tests::{TestNamespace, client, install_crds, wait_for};
-
-/// The label every child of wardops carries.
-const MANAGED: &str = "app.kubernetes.io/managed-by=wardops";
 
 fn start_operator(kubeconfig: &std::path::Path, round: u64) -> wardops_tests::operator::Operator {
     OperatorBuilder::new(&format!("crash-{round}"))
@@ -56,7 +56,7 @@ where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
 {
     let list = Api::<K>::namespaced(c.clone(), ns)
-        .list(&ListParams::default().labels(MANAGED))
+        .list(&ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}")))
         .await?;
     Ok(list
         .items
@@ -151,10 +151,7 @@ async fn sigkill_at_random_moments_loses_duplicates_and_orphans_nothing() -> Res
                     let name = live.keys().nth(i).cloned().unwrap_or_default();
                     wards.delete(&name, &DeleteParams::background()).await?;
                     if live.remove(&name).is_some_and(|w| w.storage) {
-                        wait_for("the WardService to be gone", TIMEOUT, || async {
-                            Ok(wards.get_opt(&name).await?.is_none().then_some(()))
-                        })
-                        .await?;
+                        wait_gone::<WardService>(&c, &ns.name, &name).await?;
                         if claims_api.get_opt(&format!("{name}-data")).await?.is_some() {
                             retained.insert(name.clone());
                         }

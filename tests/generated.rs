@@ -19,7 +19,9 @@ use kube::{Api, Client};
 use serde_json::{Value, json};
 use wardops::api::WardService;
 use wardops_tests::rng::{Rng, env_or};
-use wardops_tests::ward::{TIMEOUT, create_ready, patch_spec, ready_state, setup, wait_ready};
+use wardops_tests::ward::{
+    TIMEOUT, create_ready, patch_spec, ready_state, setup, wait_gone, wait_ready,
+};
 use wardops_tests::{operator, wait_for};
 
 /// Manifests sent at once, and at most this many accepted ones live at a time.
@@ -340,10 +342,7 @@ async fn generated_manifests_are_refused_with_a_field_path_or_get_a_ready_reason
             wards.delete(name, &DeleteParams::foreground()).await?;
         }
         for name in &live {
-            wait_for(&format!("{n}/{name} to be deleted"), TIMEOUT, || async {
-                Ok(wards.get_opt(name).await?.is_none().then_some(()))
-            })
-            .await?;
+            wait_gone::<WardService>(&c, n, name).await?;
         }
         op.alive()?;
     }
