@@ -6,7 +6,7 @@
 //! - convergence: N WardServices of realistic variety, spread over namespaces,
 //!   created at once, until every one is Ready=True;
 //! - requests sent while converging, at idle (forced reconciles included) and in
-//!   the first seconds after a restart over the converged city, by verb, from
+//!   the first seconds after a restart over the converged city, by verb and resource, from
 //!   the API server's audit log;
 //! - memory: RSS with no WardService, peak while converging, and after the
 //!   restart, with thousands of unrelated 2 KiB Secrets and ConfigMaps in the
@@ -227,16 +227,21 @@ fn audit_offset() -> u64 {
     std::fs::metadata(audit_log()).map(|m| m.len()).unwrap_or(0)
 }
 
-/// The operator's requests since `offset`, by verb (watch connections excluded:
-/// they are long-lived streams, counted when opened).
+/// The operator's requests since `offset`, by verb and resource, such as
+/// `patch wardservices/status` (watch connections excluded: they are
+/// long-lived streams, counted when opened).
 fn requests_since(offset: u64) -> BTreeMap<String, usize> {
     let mut by_verb = BTreeMap::new();
     for v in audit_events_since(offset) {
         let ua = v["userAgent"].as_str().unwrap_or_default();
         if ua.starts_with("wardops/") {
-            *by_verb
-                .entry(v["verb"].as_str().unwrap_or_default().to_string())
-                .or_insert(0) += 1;
+            let object = &v["objectRef"];
+            let mut resource = object["resource"].as_str().unwrap_or_default().to_string();
+            if let Some(sub) = object["subresource"].as_str() {
+                resource = format!("{resource}/{sub}");
+            }
+            let verb = v["verb"].as_str().unwrap_or_default();
+            *by_verb.entry(format!("{verb} {resource}")).or_insert(0) += 1;
         }
     }
     by_verb

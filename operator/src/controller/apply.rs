@@ -193,9 +193,14 @@ where
     };
     let want_digest = stamp(&mut obj).map_err(ser)?;
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let params = PatchParams::apply(FIELD_MANAGER).force();
     let live = match cached {
         Some(live) => Some(live),
-        None => api.get_opt(&name).await.map_err(api_err)?.map(Arc::new),
+        None => match create_only(&api, &name, &params, &obj).await {
+            Ok(Some(created)) => return Ok((Arc::new(created), Outcome::Applied)),
+            Ok(None) => api.get_opt(&name).await.map_err(api_err)?.map(Arc::new),
+            Err(e) => return Err(api_err(e)),
+        },
     };
     if let Some(live) = live {
         if !may_manage(live.meta(), owner) {
@@ -208,12 +213,39 @@ where
             return Ok((live, Outcome::Unchanged));
         }
     }
-    let params = PatchParams::apply(FIELD_MANAGER).force();
     let live = api
         .patch(&name, &params, &Patch::Apply(&obj))
         .await
         .map_err(api_err)?;
     Ok((Arc::new(live), Outcome::Applied))
+}
+
+/// A resource version no stored object can hold (etcd revisions count up from 1
+/// and would take centuries to reach it).
+const NEVER_STORED_RESOURCE_VERSION: &str = "18446744073709551615";
+
+/// Creates `obj` by server-side apply only if no object of its name exists:
+/// an apply carrying a resource version is refused with 409 when an object
+/// exists (its version differs) and creates the object when none does. One
+/// request for a new child, instead of a read to prove the name free and then
+/// the apply; `None` when the name is taken, and the caller must read it to
+/// find out whose it is.
+async fn create_only<K>(
+    api: &Api<K>,
+    name: &str,
+    params: &PatchParams,
+    obj: &K,
+) -> Result<Option<K>, kube::Error>
+where
+    K: Resource + Clone + Serialize + DeserializeOwned + Debug,
+{
+    let mut guarded = obj.clone();
+    guarded.meta_mut().resource_version = Some(NEVER_STORED_RESOURCE_VERSION.to_string());
+    match api.patch(name, params, &Patch::Apply(&guarded)).await {
+        Ok(created) => Ok(Some(created)),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Applies `obj` against its live copy in the watch cache `store`.

@@ -131,12 +131,93 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let (reader, writer) = reflector::store::<K>();
-    let stream = watcher(api, config)
+    // A streaming list: the first listing (and any after a lost watch) arrives
+    // as watch events, one object at a time, instead of list responses that
+    // are held whole in memory, every cache at once when the operator starts.
+    let stream = watcher(api, config.streaming_lists())
         .backoff(WatchBackoff::default())
         .modify(trim)
         .reflect(writer)
         .touched_objects();
     (reader, stream)
+}
+
+/// Changed objects a subscriber of a [`Shared`] cache may fall behind by before
+/// the watch waits for it (controllers take their triggers at once, so this
+/// only bounds a burst such as a first listing).
+const SHARED_BACKLOG: usize = 256;
+
+/// One watch cache read by several controllers: one watch and one copy of
+/// each object, however many controllers react to its changes (each through
+/// its own [`Shared::subscribe`] stream). Run [`Shared::drive`] with the
+/// controllers; subscribe before it first runs.
+pub struct Shared<K: Resource<DynamicType = ()> + Clone + 'static> {
+    store: Store<K>,
+    subscribers: Arc<std::sync::Mutex<Vec<futures::channel::mpsc::Sender<K>>>>,
+}
+
+impl<K> Shared<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    /// A cache of `api` (filtered by `config`, each object passed through
+    /// `trim`), and the future that keeps it current until `shutdown`
+    /// completes, handing every changed object to each subscriber.
+    pub fn new(
+        api: Api<K>,
+        config: watcher::Config,
+        trim: fn(&mut K),
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> (Self, impl std::future::Future<Output = ()> + Send + 'static) {
+        use futures::{SinkExt, StreamExt};
+        let (store, changes) = cached(api, config, trim);
+        let subscribers: Arc<std::sync::Mutex<Vec<futures::channel::mpsc::Sender<K>>>> =
+            Arc::default();
+        let senders = subscribers.clone();
+        let drive = async move {
+            let mut changes = std::pin::pin!(changes);
+            let mut shutdown = std::pin::pin!(shutdown.fuse());
+            loop {
+                let change = futures::select_biased! {
+                    () = shutdown => return,
+                    change = changes.next().fuse() => change,
+                };
+                match change {
+                    Some(Ok(obj)) => {
+                        let to = senders.lock().map(|s| s.clone()).unwrap_or_default();
+                        for mut tx in to {
+                            // A subscriber that stopped (its controller ended) is skipped.
+                            let _ = tx.send(obj.clone()).await;
+                        }
+                    }
+                    // The watch retries on its own backoff; the error names no object.
+                    Some(Err(e)) => tracing::warn!(
+                        kind = %K::kind(&()),
+                        error = %crate::error_chain(&e),
+                        "watch failed; retrying"
+                    ),
+                    None => return,
+                }
+            }
+        };
+        (Shared { store, subscribers }, drive)
+    }
+
+    /// The cache.
+    pub fn store(&self) -> Store<K> {
+        self.store.clone()
+    }
+
+    /// A stream of every object the watch changes (deleted ones included),
+    /// from its first listing on, for one controller's triggers.
+    pub fn subscribe(&self) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static {
+        use futures::StreamExt;
+        let (tx, rx) = futures::channel::mpsc::channel(SHARED_BACKLOG);
+        if let Ok(mut s) = self.subscribers.lock() {
+            s.push(tx);
+        }
+        rx.map(Ok)
+    }
 }
 
 /// The API of a namespaced kind in `namespace`, or in every namespace.

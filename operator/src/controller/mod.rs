@@ -4,8 +4,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
+use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Recorder, Reporter};
 
 use crate::runtime::metrics::Metrics;
@@ -54,6 +56,104 @@ pub fn identity(meta: &ObjectMeta) -> Result<Identity<'_>, MissingMetadata> {
         namespace: present(&meta.namespace, "metadata.namespace")?,
         uid: present(&meta.uid, "metadata.uid")?,
     })
+}
+
+/// The caches more than one controller reads, each kept by one watch and
+/// holding one copy of each object: the three kinds of wardops, Secrets
+/// and Namespaces by metadata only (no secret value is ever received).
+pub struct SharedCaches {
+    /// Every WardService in the watched namespace (or all).
+    pub ward_services: cache::Shared<crate::api::WardService>,
+    /// Every DataConnector in the watched namespace (or all).
+    pub connectors: cache::Shared<crate::api::DataConnector>,
+    /// Every BackupPolicy in the watched namespace (or all).
+    pub backup_policies: cache::Shared<crate::api::BackupPolicy>,
+    /// Every Secret's identity, for the references' [`crate::secrets::SecretIndex`].
+    pub secrets: cache::Shared<PartialObjectMeta<Secret>>,
+    /// The watched namespace (or every one), for its classification labels.
+    pub namespaces: cache::Shared<PartialObjectMeta<Namespace>>,
+}
+
+impl SharedCaches {
+    /// The shared caches of `namespace` (or of all), and the future that
+    /// keeps them current until the futures `shutdown` makes complete.
+    pub fn new<F>(
+        client: &Client,
+        namespace: Option<&str>,
+        shutdown: impl Fn() -> F,
+    ) -> (Self, impl std::future::Future<Output = ()> + Send + 'static)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let all = kube::runtime::watcher::Config::default;
+        let (ward_services, ws_drive) = cache::Shared::new(
+            cache::api_for(client, namespace),
+            all(),
+            cache::slim,
+            shutdown(),
+        );
+        let (connectors, dc_drive) = cache::Shared::new(
+            cache::api_for(client, namespace),
+            all(),
+            cache::slim,
+            shutdown(),
+        );
+        let (backup_policies, bp_drive) = cache::Shared::new(
+            cache::api_for(client, namespace),
+            all(),
+            cache::slim,
+            shutdown(),
+        );
+        let (secrets, secret_drive) = cache::Shared::new(
+            cache::api_for(client, namespace),
+            all(),
+            cache::secret_identity,
+            shutdown(),
+        );
+        let ns_config = match namespace {
+            Some(ns) => all().fields(&format!("metadata.name={ns}")),
+            None => all(),
+        };
+        let (namespaces, ns_drive) = cache::Shared::new(
+            kube::Api::all(client.clone()),
+            ns_config,
+            cache::slim,
+            shutdown(),
+        );
+        let drive = async move {
+            futures::join!(ws_drive, dc_drive, bp_drive, secret_drive, ns_drive);
+        };
+        (
+            SharedCaches {
+                ward_services,
+                connectors,
+                backup_policies,
+                secrets,
+                namespaces,
+            },
+            drive,
+        )
+    }
+
+    /// Sizes by cached kind, for the `wardops_cache_objects` gauge.
+    pub fn sizes(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("WardService", self.ward_services.store().len()),
+            ("DataConnector", self.connectors.store().len()),
+            ("BackupPolicy", self.backup_policies.store().len()),
+            ("Secret", self.secrets.store().len()),
+            ("Namespace", self.namespaces.store().len()),
+        ]
+    }
+
+    /// True once every cache holds its first complete listing.
+    pub fn is_ready(&self) -> bool {
+        cache::is_ready(&self.ward_services.store())
+            && cache::is_ready(&self.connectors.store())
+            && cache::is_ready(&self.backup_policies.store())
+            && cache::is_ready(&self.secrets.store())
+            && cache::is_ready(&self.namespaces.store())
+    }
 }
 
 /// Name under which wardops reports Events (`reportingController`).

@@ -16,8 +16,8 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 use tracing::warn;
 
@@ -26,7 +26,7 @@ use crate::api::restore::{RestorePhase, RestoreStatus};
 use crate::api::{BackupPolicy, Restore, WardService};
 use crate::controller::backup_policy::build::{self as bp_build, RESTORE_CONTAINER};
 use crate::controller::conditions::{self, DesiredCondition};
-use crate::controller::{Context, cache, labels, results};
+use crate::controller::{Context, SharedCaches, cache, labels, results};
 
 /// Kind label of this controller's metrics.
 pub const KIND: &str = "Restore";
@@ -95,10 +95,9 @@ pub struct Caches {
 
 impl Caches {
     /// Sizes by cached kind, for the `wardops_cache_objects` gauge.
+    /// (The shared caches are counted once, by [`SharedCaches::sizes`].)
     pub fn sizes(&self) -> Vec<(&'static str, usize)> {
         vec![
-            ("BackupPolicy", self.policies.len()),
-            ("WardService", self.ward_services.len()),
             ("Job", self.jobs.len()),
             ("Pod", self.pods.len() + self.ward_pods.len()),
             ("PersistentVolumeClaim", self.claims.len()),
@@ -533,6 +532,7 @@ fn pod_result(pod: &mut Pod) {
 /// The Restore controller for one namespace (or all).
 pub fn controller(
     ctx: Arc<Context>,
+    shared: Arc<SharedCaches>,
     namespace: Option<&str>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> (
@@ -543,24 +543,14 @@ pub fn controller(
     let client = ctx.client.clone();
     let restore_children =
         || watcher::Config::default().labels(&labels::child_selector(labels::COMPONENT_RESTORE));
-    let (store, writer) = reflector::store::<Restore>();
-    let restores = watcher(
+    let (store, restores) = cache::cached(
         cache::api_for::<Restore>(&client, namespace),
-        watcher::Config::default().any_semantic(),
-    )
-    .backoff(cache::WatchBackoff::default())
-    .modify(cache::slim)
-    .reflect(writer)
-    .applied_objects();
-    let (policies, policy_events) = cache::cached(
-        cache::api_for::<BackupPolicy>(&client, namespace),
         watcher::Config::default(),
         cache::slim,
     );
-    let (ward_services, ws_events) = cache::cached(
-        cache::api_for::<WardService>(&client, namespace),
-        watcher::Config::default(),
-        cache::slim,
+    let (policy_events, ws_events) = (
+        shared.backup_policies.subscribe(),
+        shared.ward_services.subscribe(),
     );
     let (jobs, job_events) = cache::cached(
         cache::api_for::<Job>(&client, namespace),
@@ -586,8 +576,8 @@ pub fn controller(
     let state = Arc::new(State {
         ctx: ctx.clone(),
         cache: Caches {
-            policies,
-            ward_services,
+            policies: shared.backup_policies.store(),
+            ward_services: shared.ward_services.store(),
             jobs,
             pods,
             ward_pods,

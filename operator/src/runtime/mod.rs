@@ -1,6 +1,7 @@
 //! The operator's runtime: settings, leader election, metrics, health, shutdown.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -263,15 +264,30 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
     let mut bp_states = Vec::new();
     let mut rst_stores: Vec<Store<Restore>> = Vec::new();
     let mut rst_states = Vec::new();
-    // Both kinds' controllers, as one list of futures of one type.
+    let mut shared_caches = Vec::new();
+    // Every controller and the shared caches' watches, as one list of futures of one type.
     let mut runs: Vec<futures::future::BoxFuture<'_, ()>> = Vec::new();
     for ns in &namespaces {
+        let stopping = || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }
+        };
+        let (shared, drive) = controller::SharedCaches::new(&client, ns.as_deref(), stopping);
+        runs.push(drive.boxed());
+        let shared = Arc::new(shared);
+        shared_caches.push(shared.clone());
         let mut rx = stop_rx.clone();
         let shutdown = async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        let (store, state, fut) =
-            controller::ward_service::controller(ctx.clone(), ns.as_deref(), shutdown);
+        let (store, state, fut) = controller::ward_service::controller(
+            ctx.clone(),
+            shared.clone(),
+            ns.as_deref(),
+            shutdown,
+        );
         stores.push(store);
         states.push(state);
         runs.push(fut.boxed());
@@ -279,8 +295,12 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
         let shutdown = async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        let (store, state, fut) =
-            controller::data_connector::controller(ctx.clone(), ns.as_deref(), shutdown);
+        let (store, state, fut) = controller::data_connector::controller(
+            ctx.clone(),
+            shared.clone(),
+            ns.as_deref(),
+            shutdown,
+        );
         dc_stores.push(store);
         dc_states.push(state);
         runs.push(fut.boxed());
@@ -288,8 +308,12 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
         let shutdown = async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        let (store, state, fut) =
-            controller::backup_policy::controller(ctx.clone(), ns.as_deref(), shutdown);
+        let (store, state, fut) = controller::backup_policy::controller(
+            ctx.clone(),
+            shared.clone(),
+            ns.as_deref(),
+            shutdown,
+        );
         bp_stores.push(store);
         bp_states.push(state);
         runs.push(fut.boxed());
@@ -298,7 +322,7 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
             let _ = rx.wait_for(|stop| *stop).await;
         };
         let (store, state, fut) =
-            controller::restore::controller(ctx.clone(), ns.as_deref(), shutdown);
+            controller::restore::controller(ctx.clone(), shared.clone(), ns.as_deref(), shutdown);
         rst_stores.push(store);
         rst_states.push(state);
         runs.push(fut.boxed());
@@ -347,11 +371,13 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
     }));
     let (size_bp_states, size_rst_states) = (bp_states.clone(), rst_states.clone());
     let (size_states, size_dc_states) = (states.clone(), dc_states.clone());
+    let size_shared = shared_caches.clone();
     metrics.add_cache_source(Box::new(move || {
         let mut sizes: BTreeMap<&'static str, i64> = BTreeMap::new();
-        let all = size_states
+        let all = size_shared
             .iter()
-            .flat_map(|s| s.cache.sizes())
+            .flat_map(|s| s.sizes())
+            .chain(size_states.iter().flat_map(|s| s.cache.sizes()))
             .chain(size_dc_states.iter().flat_map(|s| s.cache.sizes()))
             .chain(size_bp_states.iter().flat_map(|s| s.cache.sizes()))
             .chain(size_rst_states.iter().flat_map(|s| s.cache.sizes()));
@@ -367,7 +393,8 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
     tokio::spawn(async move {
         // Polled rather than awaited: a store's readiness future wakes only its
         // latest waiter (the controller's).
-        while !(stores.iter().all(controller::cache::is_ready)
+        while !(shared_caches.iter().all(|s| s.is_ready())
+            && stores.iter().all(controller::cache::is_ready)
             && states.iter().all(|s| s.cache.is_ready())
             && dc_stores.iter().all(controller::cache::is_ready)
             && dc_states.iter().all(|s| s.cache.is_ready())

@@ -18,8 +18,8 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::PostParams;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 use tracing::{info, warn};
 
@@ -30,7 +30,7 @@ use crate::backup::settings::{ACCESS_KEY_FILE, SECRET_KEY_FILE};
 use crate::controller::apply::{self, ApplyError};
 use crate::controller::conditions::{self, DesiredCondition};
 use crate::controller::ward_service::build::network_policy::selector_matches;
-use crate::controller::{Context, cache, labels};
+use crate::controller::{Context, SharedCaches, cache, labels};
 use crate::runtime::metrics::ReadyLabels;
 use crate::secrets::{SecretIndex, SecretUse};
 
@@ -70,11 +70,10 @@ pub struct Caches {
 
 impl Caches {
     /// Sizes by cached kind, for the `wardops_cache_objects` gauge.
+    /// (The shared caches are counted once, by [`SharedCaches::sizes`].)
     pub fn sizes(&self) -> Vec<(&'static str, usize)> {
         vec![
-            ("Secret", self.secrets.store().len()),
             ("PersistentVolumeClaim", self.claims.len()),
-            ("WardService", self.ward_services.len()),
             ("CronJob", self.cron_jobs.len()),
             ("Job", self.jobs.len()),
             ("Pod", self.pods.len()),
@@ -726,6 +725,7 @@ pub fn backup_health(
 /// the future that runs it until `shutdown` completes.
 pub fn controller(
     ctx: Arc<Context>,
+    shared: Arc<SharedCaches>,
     namespace: Option<&str>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> (
@@ -736,15 +736,8 @@ pub fn controller(
     let client = ctx.client.clone();
     let children =
         || watcher::Config::default().labels(&labels::child_selector(labels::COMPONENT_BACKUP));
-    let (bp_store, bp_writer) = reflector::store::<BackupPolicy>();
-    let policies = watcher(
-        cache::api_for::<BackupPolicy>(&client, namespace),
-        watcher::Config::default().any_semantic(),
-    )
-    .backoff(cache::WatchBackoff::default())
-    .modify(cache::slim)
-    .reflect(bp_writer)
-    .applied_objects();
+    let bp_store = shared.backup_policies.store();
+    let policies = shared.backup_policies.subscribe();
     let (cron_jobs, cron_job_events) = cache::cached(
         cache::api_for::<CronJob>(&client, namespace),
         children(),
@@ -760,29 +753,19 @@ pub fn controller(
         children(),
         pod_result,
     );
-    // Secrets by metadata only: no secret value is ever received.
-    let (secret_meta, secret_events) = cache::cached(
-        cache::api_for::<PartialObjectMeta<Secret>>(&client, namespace),
-        watcher::Config::default(),
-        cache::secret_identity,
-    );
+    let (secret_events, ws_events) = (shared.secrets.subscribe(), shared.ward_services.subscribe());
     // Claims by metadata only: a PVC destination's existence.
     let (claims, claim_events) = cache::cached(
         cache::api_for::<PartialObjectMeta<PersistentVolumeClaim>>(&client, namespace),
         watcher::Config::default(),
         cache::slim,
     );
-    let (ward_services, ws_events) = cache::cached(
-        cache::api_for::<WardService>(&client, namespace),
-        watcher::Config::default(),
-        cache::slim,
-    );
     let state = Arc::new(State {
         ctx: ctx.clone(),
         cache: Caches {
-            secrets: SecretIndex::new(secret_meta),
+            secrets: SecretIndex::new(shared.secrets.store()),
             claims,
-            ward_services,
+            ward_services: shared.ward_services.store(),
             cron_jobs,
             jobs,
             pods,

@@ -22,8 +22,8 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::PostParams;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 use tracing::{info, warn};
 
@@ -32,7 +32,7 @@ use crate::api::data_connector::{ConnectorMode, DataConnectorStatus};
 use crate::api::{DataConnector, WardService};
 use crate::controller::apply::{self, ApplyError};
 use crate::controller::conditions::{self, DesiredCondition};
-use crate::controller::{Context, cache, labels};
+use crate::controller::{Context, SharedCaches, cache, labels};
 use crate::runtime::metrics::ReadyLabels;
 use crate::secrets::SecretIndex;
 
@@ -80,11 +80,9 @@ pub struct Caches {
 
 impl Caches {
     /// Sizes by cached kind, for the `wardops_cache_objects` gauge.
+    /// (The shared caches are counted once, by [`SharedCaches::sizes`].)
     pub fn sizes(&self) -> Vec<(&'static str, usize)> {
         vec![
-            ("Namespace", self.namespaces.len()),
-            ("Secret", self.secrets.store().len()),
-            ("WardService", self.ward_services.len()),
             ("ServiceAccount", self.service_accounts.len()),
             ("ConfigMap", self.config_maps.len()),
             ("Service", self.services.len()),
@@ -488,6 +486,7 @@ pub fn ready_counts(store: &Store<DataConnector>) -> Vec<(ReadyLabels, i64)> {
 /// the future that runs it until `shutdown` completes.
 pub fn controller(
     ctx: Arc<Context>,
+    shared: Arc<SharedCaches>,
     namespace: Option<&str>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> (
@@ -501,15 +500,8 @@ pub fn controller(
     let sync_children = || {
         watcher::Config::default().labels(&labels::child_selector(labels::COMPONENT_CONNECTOR_SYNC))
     };
-    let (dc_store, dc_writer) = reflector::store::<DataConnector>();
-    let connectors = watcher(
-        cache::api_for::<DataConnector>(&client, namespace),
-        watcher::Config::default().any_semantic(),
-    )
-    .backoff(cache::WatchBackoff::default())
-    .modify(cache::slim)
-    .reflect(dc_writer)
-    .applied_objects();
+    let dc_store = shared.connectors.store();
+    let connectors = shared.connectors.subscribe();
 
     let (service_accounts, sa_events) = cache::cached(
         cache::api_for::<ServiceAccount>(&client, namespace),
@@ -556,33 +548,18 @@ pub fn controller(
         sync_children(),
         sync_pod_result,
     );
-    // Secrets and Namespaces by metadata only: no secret value is ever received.
-    let (secret_meta, secret_events) = cache::cached(
-        cache::api_for::<PartialObjectMeta<Secret>>(&client, namespace),
-        watcher::Config::default(),
-        cache::secret_identity,
-    );
-    let ns_config = match namespace {
-        Some(ns) => watcher::Config::default().fields(&format!("metadata.name={ns}")),
-        None => watcher::Config::default(),
-    };
-    let (namespaces, ns_events) = cache::cached(
-        Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
-        ns_config,
-        cache::slim,
-    );
-    let (ward_services, ws_events) = cache::cached(
-        cache::api_for::<WardService>(&client, namespace),
-        watcher::Config::default(),
-        cache::slim,
+    let (secret_events, ns_events, ws_events) = (
+        shared.secrets.subscribe(),
+        shared.namespaces.subscribe(),
+        shared.ward_services.subscribe(),
     );
 
     let state = Arc::new(State {
         ctx: ctx.clone(),
         cache: Caches {
-            namespaces,
-            secrets: SecretIndex::new(secret_meta),
-            ward_services,
+            namespaces: shared.namespaces.store(),
+            secrets: SecretIndex::new(shared.secrets.store()),
+            ward_services: shared.ward_services.store(),
             service_accounts,
             config_maps,
             services,

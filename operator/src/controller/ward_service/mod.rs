@@ -14,9 +14,9 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::jiff::Timestamp;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Resource, ResourceExt};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
 use tracing::{info, warn};
 
 use crate::api::common::condition::READY;
@@ -25,7 +25,7 @@ use crate::api::ward_service::ConnectorRef;
 use crate::api::{Classification, DataConnector, WardService};
 use crate::controller::apply::{self, ApplyError};
 use crate::controller::conditions::{self, DesiredCondition};
-use crate::controller::{Context, cache, labels};
+use crate::controller::{Context, SharedCaches, cache, labels};
 use crate::runtime::metrics::ReadyLabels;
 use crate::secrets::SecretIndex;
 
@@ -72,12 +72,10 @@ pub struct Caches {
 }
 
 impl Caches {
-    /// Sizes by cached kind, for the `wardops_cache_objects` gauge.
+    /// Sizes by cached kind, for the `wardops_cache_objects` gauge (the
+    /// shared caches are counted once, by [`SharedCaches::sizes`]).
     pub fn sizes(&self) -> Vec<(&'static str, usize)> {
         vec![
-            ("Namespace", self.namespaces.len()),
-            ("Secret", self.secrets.store().len()),
-            ("DataConnector", self.connectors.len()),
             ("ServiceAccount", self.service_accounts.len()),
             ("ConfigMap", self.config_maps.len()),
             ("PersistentVolumeClaim", self.pvcs.len()),
@@ -471,6 +469,7 @@ pub fn ready_counts(store: &Store<WardService>) -> Vec<(ReadyLabels, i64)> {
 /// reconciles in flight).
 pub fn controller(
     ctx: Arc<Context>,
+    shared: Arc<SharedCaches>,
     namespace: Option<&str>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> (
@@ -482,15 +481,8 @@ pub fn controller(
     let children = || {
         watcher::Config::default().labels(&labels::child_selector(labels::COMPONENT_WARD_SERVICE))
     };
-    let (ws_store, ws_writer) = reflector::store::<WardService>();
-    let wards = watcher(
-        cache::api_for::<WardService>(&client, namespace),
-        watcher::Config::default().any_semantic(),
-    )
-    .backoff(cache::WatchBackoff::default())
-    .modify(cache::slim)
-    .reflect(ws_writer)
-    .applied_objects();
+    let ws_store = shared.ward_services.store();
+    let wards = shared.ward_services.subscribe();
 
     let (service_accounts, sa_events) = cache::cached(
         cache::api_for::<ServiceAccount>(&client, namespace),
@@ -537,33 +529,18 @@ pub fn controller(
         children(),
         cache::slim,
     );
-    // Secrets and Namespaces by metadata only: no secret value is ever received.
-    let (secret_meta, secret_events) = cache::cached(
-        cache::api_for::<PartialObjectMeta<Secret>>(&client, namespace),
-        watcher::Config::default(),
-        cache::secret_identity,
-    );
-    let ns_config = match namespace {
-        Some(ns) => watcher::Config::default().fields(&format!("metadata.name={ns}")),
-        None => watcher::Config::default(),
-    };
-    let (namespaces, ns_events) = cache::cached(
-        Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
-        ns_config,
-        cache::slim,
-    );
-    let (connectors, dc_events) = cache::cached(
-        cache::api_for::<DataConnector>(&client, namespace),
-        watcher::Config::default(),
-        cache::slim,
+    let (secret_events, ns_events, dc_events) = (
+        shared.secrets.subscribe(),
+        shared.namespaces.subscribe(),
+        shared.connectors.subscribe(),
     );
 
     let state = Arc::new(State {
         ctx: ctx.clone(),
         cache: Caches {
-            namespaces,
-            secrets: SecretIndex::new(secret_meta),
-            connectors,
+            namespaces: shared.namespaces.store(),
+            secrets: SecretIndex::new(shared.secrets.store()),
+            connectors: shared.connectors.store(),
             service_accounts,
             config_maps,
             pvcs,
@@ -662,7 +639,7 @@ mod tests {
 
     #[test]
     fn only_connectors_the_connector_controller_wired_get_a_url() {
-        let (store, mut writer) = reflector::store::<DataConnector>();
+        let (store, mut writer) = kube::runtime::reflector::store::<DataConnector>();
         let ready = serde_json::json!({"url": "http://b-connector.ns.svc:8080",
             "conditions": [{"type": "Ready", "status": "True", "reason": "Available", "message": "",
                             "lastTransitionTime": "2026-01-01T00:00:00Z"}]});
