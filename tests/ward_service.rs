@@ -258,6 +258,63 @@ async fn retained_volume_survives_deletion_and_is_adopted_again() -> Result<()> 
     Ok(())
 }
 
+/// Deleting a namespace deletes every claim in it; the volume of a retained
+/// one, and its data, must stay (the test StorageClass deletes volumes).
+#[tokio::test]
+async fn a_deleted_namespace_keeps_the_retained_volume() -> Result<()> {
+    use k8s_openapi::api::core::v1::PersistentVolume;
+    use wardops::controller::labels::RETAINED_VOLUME_ANNOTATION;
+    let (c, ns) = setup("ws-ns-delete", &[]).await?;
+    let ws = ward_service(
+        "records",
+        json!({"storage": {"size": "1Gi", "mountPath": "/data"}}),
+    );
+    create(&c, &ns.name, &ws).await?;
+    let volume = wait_for(
+        "the claim bound and its volume retained",
+        TIMEOUT,
+        || async {
+            let Some(claim) = pvc(&c, &ns.name, "records-data").await? else {
+                return Ok(None);
+            };
+            let noted = claim.annotations().get(RETAINED_VOLUME_ANNOTATION).cloned();
+            let bound = claim.spec.and_then(|s| s.volume_name);
+            Ok(bound.filter(|v| Some(v) == noted.as_ref()))
+        },
+    )
+    .await?;
+    let pvs = Api::<PersistentVolume>::all(c.clone());
+    let policy = |pv: &PersistentVolume| {
+        pv.spec
+            .as_ref()
+            .and_then(|s| s.persistent_volume_reclaim_policy.clone())
+    };
+    assert_eq!(policy(&pvs.get(&volume).await?).as_deref(), Some("Retain"));
+
+    Api::<Namespace>::all(c.clone())
+        .delete(&ns.name, &DeleteParams::default())
+        .await?;
+    wait_for("the namespace gone", TIMEOUT, || async {
+        Ok(Api::<Namespace>::all(c.clone())
+            .get_opt(&ns.name)
+            .await?
+            .is_none()
+            .then_some(()))
+    })
+    .await?;
+    let released = wait_for("the volume released", TIMEOUT, || async {
+        let pv = pvs.get(&volume).await?;
+        let phase = pv.status.as_ref().and_then(|s| s.phase.clone());
+        Ok((phase.as_deref() == Some("Released")).then_some(pv))
+    })
+    .await?;
+    assert!(released.metadata.deletion_timestamp.is_none());
+    assert_eq!(policy(&released).as_deref(), Some("Retain"));
+    // The test's own cleanup: the kept volume is deleted by hand, as a person would.
+    pvs.delete(&volume, &DeleteParams::default()).await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn delete_policy_removes_the_volume() -> Result<()> {
     let (c, ns) = setup("ws-delete", &[]).await?;

@@ -174,6 +174,10 @@ impl Operator {
 
     /// (current RSS, peak RSS, anonymous RSS: heap and stacks, without the
     /// binary's file-backed pages) in MiB.
+    fn cpu(&self) -> f64 {
+        cpu_seconds(self.child.id())
+    }
+
     fn rss(&self) -> (f64, f64, f64) {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
@@ -225,6 +229,35 @@ fn audit_log() -> PathBuf {
 
 fn audit_offset() -> u64 {
     std::fs::metadata(audit_log()).map(|m| m.len()).unwrap_or(0)
+}
+
+/// CPU seconds (user + system) process `pid` has used; 0 when it is gone.
+fn cpu_seconds(pid: u32) -> f64 {
+    // Fields 14 and 15 of /proc/PID/stat, after the command in parentheses,
+    // in clock ticks (USER_HZ, 100 on Linux).
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let ticks: f64 = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse::<f64>().ok())
+        .sum();
+    ticks / 100.0
+}
+
+/// CPU seconds the control plane's processes (etcd, API server,
+/// controller-manager, scheduler, kwok) have used.
+fn control_plane_cpu() -> f64 {
+    std::fs::read_dir(state_dir().join("pids"))
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .filter_map(|pid| pid.trim().parse::<u32>().ok())
+                .map(cpu_seconds)
+                .sum()
+        })
+        .unwrap_or(0.0)
 }
 
 /// The operator's requests since `offset`, by verb and resource, such as
@@ -358,8 +391,9 @@ fn quantile(xs: &[f64], q: f64) -> f64 {
 /// same WardServices (owner references removed), created by a plain parallel
 /// client (16 requests in flight, as the WardServices are created), until
 /// every Deployment is available. No operator runs. Returns the time from the
-/// first create to the last Deployment available.
-async fn raw_baseline(c: &Client, wards: usize) -> Result<Duration> {
+/// first create to the last Deployment available, and the control plane's
+/// CPU seconds in that time.
+async fn raw_baseline(c: &Client, wards: usize) -> Result<(Duration, f64)> {
     use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
     let mut objects: Vec<(String, Value)> = Vec::new();
     for n in 0..NAMESPACES {
@@ -428,6 +462,7 @@ async fn raw_baseline(c: &Client, wards: usize) -> Result<Duration> {
             e.insert(kube::discovery::pinned_kind(c, &gvk).await?.0);
         }
     }
+    let cpu_before = control_plane_cpu();
     let start = Instant::now();
     stream::iter(objects)
         .map(|(ns, v)| {
@@ -482,8 +517,9 @@ async fn raw_baseline(c: &Client, wards: usize) -> Result<Duration> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let took = start.elapsed();
+    let cpu = control_plane_cpu() - cpu_before;
     delete_city(c).await?;
-    Ok(took)
+    Ok((took, cpu))
 }
 
 fn fmt_requests(r: &BTreeMap<String, usize>, per: usize) -> String {
@@ -549,6 +585,8 @@ struct Figures {
     converge: Duration,
     rss_peak: f64,
     converge_requests: BTreeMap<String, usize>,
+    /// CPU seconds while converging: the operator's, the control plane's.
+    converge_cpu: (f64, f64),
     idle_requests: BTreeMap<String, usize>,
     restart_requests: BTreeMap<String, usize>,
     rss_after_restart: f64,
@@ -573,6 +611,7 @@ async fn measure(c: &Client, binary: &Path, wards: usize, tag: &str) -> Result<F
         .await?;
     }
     let offset = audit_offset();
+    let cpu_before = (op.cpu(), control_plane_cpu());
     let start = Instant::now();
     stream::iter(0..wards)
         .map(|i| {
@@ -597,6 +636,7 @@ async fn measure(c: &Client, binary: &Path, wards: usize, tag: &str) -> Result<F
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let converge = start.elapsed();
+    let converge_cpu = (op.cpu() - cpu_before.0, control_plane_cpu() - cpu_before.1);
     // VmHWM: the peak resident set since the process started.
     rss_peak = rss_peak.max(op.rss().1);
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -641,6 +681,7 @@ async fn measure(c: &Client, binary: &Path, wards: usize, tag: &str) -> Result<F
         converge,
         rss_peak,
         converge_requests,
+        converge_cpu,
         idle_requests,
         restart_requests,
         rss_after_restart,
@@ -651,7 +692,12 @@ async fn measure(c: &Client, binary: &Path, wards: usize, tag: &str) -> Result<F
 
 /// Writes the run's figures with the machine and versions to
 /// `target/bench/caches-<wards>.json`.
-fn write_json(wards: usize, noise: usize, raw: Duration, runs: &[(&str, Figures)]) -> Result<()> {
+fn write_json(
+    wards: usize,
+    noise: usize,
+    (raw, raw_cpu): (Duration, f64),
+    runs: &[(&str, Figures)],
+) -> Result<()> {
     let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
     let mem_kib = read("/proc/meminfo")
         .lines()
@@ -681,6 +727,7 @@ fn write_json(wards: usize, noise: usize, raw: Duration, runs: &[(&str, Figures)
                 "start_to_ready_s": r.ready_after_start.as_secs_f64(),
                 "convergence_s": r.converge.as_secs_f64(),
                 "convergence_over_raw": r.converge.as_secs_f64() / raw.as_secs_f64(),
+                "converging_cpu_s": {"operator": r.converge_cpu.0, "control_plane": r.converge_cpu.1},
                 "rss_mib": {"empty": r.rss_empty, "peak": r.rss_peak, "after_restart": r.rss_after_restart},
                 "anon_rss_mib": {"empty": r.anon_empty, "peak": r.anon_peak, "after_restart": r.anon_after_restart},
                 "requests": {"converging": r.converge_requests, "idle": r.idle_requests, "idle_window_s": idle_window().as_secs(), "restart": r.restart_requests},
@@ -702,6 +749,7 @@ fn write_json(wards: usize, noise: usize, raw: Duration, runs: &[(&str, Figures)
         "namespaces": NAMESPACES,
         "noise_secrets_and_configmaps": noise,
         "raw_baseline_s": raw.as_secs_f64(),
+        "raw_baseline_control_plane_cpu_s": raw_cpu,
         "runs": figures,
     });
     let dir = repo_root().join("target/bench");
@@ -725,7 +773,7 @@ async fn main() -> Result<()> {
     noise(&c, noise_count).await?;
 
     // The raw baseline first, on the same control plane, in the same run.
-    let raw = raw_baseline(&c, wards).await?;
+    let (raw, raw_cpu) = raw_baseline(&c, wards).await?;
     let mut runs = Vec::new();
     if let Some(b) = &baseline {
         runs.push(("baseline", measure(&c, b, wards, "baseline").await?));
@@ -757,6 +805,9 @@ async fn main() -> Result<()> {
         format!("{:.1}", r.rss_empty)
     });
     row("convergence, all Ready", &|r| format!("{:.1?}", r.converge));
+    row("CPU while converging: operator / control plane (s)", &|r| {
+        format!("{:.1} / {:.1}", r.converge_cpu.0, r.converge_cpu.1)
+    });
     row("RSS peak while converging (MiB)", &|r| {
         format!("{:.1}", r.rss_peak)
     });
@@ -806,11 +857,11 @@ async fn main() -> Result<()> {
     });
     let ours = &runs.last().context("no run")?.1;
     println!(
-        "raw baseline (the rendered children, parallel client, no operator): {:.1?}; wardops / raw = {:.2}",
+        "raw baseline (the rendered children, parallel client, no operator): {:.1?}, control plane CPU {raw_cpu:.1} s; wardops / raw = {:.2}",
         raw,
         ours.converge.as_secs_f64() / raw.as_secs_f64()
     );
-    write_json(wards, noise_count, raw, &runs)?;
+    write_json(wards, noise_count, (raw, raw_cpu), &runs)?;
     if let [(_, b), (_, w)] = &runs[..] {
         println!(
             "ratios wardops/baseline: convergence {:.2}, RSS peak {:.2}, requests while converging {:.2}",

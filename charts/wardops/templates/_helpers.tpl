@@ -227,6 +227,11 @@ Every rule says why it is needed; no wildcards. docs/rbac.md explains them.
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
   verbs: ["get"]
+# PersistentVolumes: the volume bound to a retained WardService claim gets reclaim policy
+# Retain, once, so its data outlives the claim when the namespace is deleted. No read.
+- apiGroups: [""]
+  resources: ["persistentvolumes"]
+  verbs: ["patch"]
 {{- end }}
 
 {{/* Rules on the leader election Lease, in the lease namespace. */}}

@@ -9,6 +9,7 @@
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::{FutureExt, Stream};
@@ -131,10 +132,12 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let (reader, writer) = reflector::store::<K>();
-    // A streaming list: the first listing (and any after a lost watch) arrives
-    // as watch events, one object at a time, instead of list responses that
-    // are held whole in memory, every cache at once when the operator starts.
-    let stream = watcher(api, config.streaming_lists())
+    let config = if STREAMING_LISTS.load(Ordering::Relaxed) {
+        config.streaming_lists()
+    } else {
+        config
+    };
+    let stream = watcher(api, config)
         .backoff(WatchBackoff::default())
         .modify(trim)
         .reflect(writer)
@@ -218,6 +221,35 @@ where
         }
         rx.map(Ok)
     }
+}
+
+/// Whether the caches list by streaming (see [`detect_streaming_lists`]).
+static STREAMING_LISTS: AtomicBool = AtomicBool::new(false);
+
+/// Chooses how every cache made afterwards lists: by a streaming list when the
+/// API server serves one, else by list and watch. A streaming list sends the
+/// first listing (and any after a lost watch) as watch events, one object at a
+/// time, instead of list responses held whole in memory, every cache at once
+/// when the operator starts. Kubernetes 1.34 and later serve it; 1.33 turned
+/// its feature gate off by default (refused with 422), and a cluster may turn
+/// it off. One watch of the namespace `probe` (which the operator may always
+/// watch), ended at once, tells. Returns the choice.
+pub async fn detect_streaming_lists(client: &kube::Client, probe: &str) -> bool {
+    use futures::StreamExt;
+    use kube::api::WatchParams;
+    let api = Api::<PartialObjectMeta<k8s_openapi::api::core::v1::Namespace>>::all(client.clone());
+    let params = WatchParams::streaming_lists()
+        .fields(&format!("metadata.name={probe}"))
+        .timeout(1);
+    let supported = match api.watch_metadata(&params, "0").await {
+        Ok(events) => {
+            let first = std::pin::pin!(events).next().await;
+            matches!(first, Some(Ok(e)) if !matches!(e, kube::api::WatchEvent::Error(_)))
+        }
+        Err(_) => false,
+    };
+    STREAMING_LISTS.store(supported, Ordering::Relaxed);
+    supported
 }
 
 /// The API of a namespaced kind in `namespace`, or in every namespace.

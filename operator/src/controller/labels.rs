@@ -34,6 +34,9 @@ pub const SECRET_VERSIONS_ANNOTATION: &str = "wardops.io/secret-versions";
 pub const CONFIG_HASH_ANNOTATION: &str = "wardops.io/config-hash";
 /// On a retained PersistentVolumeClaim: the reclaim policy it was made with.
 pub const RECLAIM_POLICY_ANNOTATION: &str = "wardops.io/reclaim-policy";
+/// On a retained PersistentVolumeClaim: the PersistentVolume whose reclaim
+/// policy wardops set to `Retain` (so that it does so once per volume).
+pub const RETAINED_VOLUME_ANNOTATION: &str = "wardops.io/retained-volume";
 
 /// `app.kubernetes.io/component` of a ward service's objects.
 pub const COMPONENT_WARD_SERVICE: &str = "ward-service";

@@ -238,6 +238,17 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
         metrics.set_leader(true);
     }
 
+    let streaming = controller::cache::detect_streaming_lists(&client, "kube-system").await;
+    info!(
+        streaming_lists = streaming,
+        "caches list by {}",
+        if streaming {
+            "streaming"
+        } else {
+            "list and watch"
+        }
+    );
+
     // Controllers: one per watched namespace, or one for all.
     let ctx = Context::new(
         client.clone(),

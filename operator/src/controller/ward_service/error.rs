@@ -31,6 +31,14 @@ pub enum Error {
     /// Writing the status failed.
     #[error("updating status")]
     Status(#[source] kube::Error),
+
+    /// Setting the reclaim policy of a retained claim's volume to Retain failed.
+    #[error("setting PersistentVolume `{volume}` to reclaim policy Retain")]
+    RetainVolume {
+        volume: String,
+        #[source]
+        source: kube::Error,
+    },
 }
 
 impl Error {
@@ -42,6 +50,7 @@ impl Error {
             Error::Build(_) => "BuildFailed",
             Error::Apply(_) => "ApplyFailed",
             Error::Status(_) => "StatusUpdateFailed",
+            Error::RetainVolume { .. } => "VolumeRetainFailed",
         }
     }
 }
@@ -71,6 +80,10 @@ mod tests {
                 name: "x".into(),
             }),
             Error::Status(api_error()),
+            Error::RetainVolume {
+                volume: "pv".into(),
+                source: api_error(),
+            },
         ];
         for e in &all {
             match e {
@@ -78,6 +91,7 @@ mod tests {
                 | Error::SecretLookup { .. }
                 | Error::Build(_)
                 | Error::Apply(_)
+                | Error::RetainVolume { .. }
                 | Error::Status(_) => {}
             }
         }

@@ -16,12 +16,12 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
-use kube::{Resource, ResourceExt};
+use kube::{Api, Resource, ResourceExt};
 use tracing::{info, warn};
 
 use crate::api::common::condition::READY;
 use crate::api::data_connector::ConnectorMode;
-use crate::api::ward_service::ConnectorRef;
+use crate::api::ward_service::{ConnectorRef, ReclaimPolicy};
 use crate::api::{Classification, DataConnector, WardService};
 use crate::controller::apply::{self, ApplyError};
 use crate::controller::conditions::{self, DesiredCondition};
@@ -237,6 +237,15 @@ async fn reconcile_inner(ws: &WardService, state: &State) -> Result<Action, Erro
         }
     };
 
+    if ws
+        .spec
+        .storage
+        .as_ref()
+        .is_some_and(|s| s.reclaim_policy == ReclaimPolicy::Retain)
+    {
+        retain_volume(ctx, cache, &ns, &build::pvc_name(&name)).await?;
+    }
+
     // Status from what the cluster reports.
     let state = status::deployment_state(&deployment);
     let extras = Extras {
@@ -308,6 +317,49 @@ async fn apply_children(
     deployment.ok_or_else(|| ApplyError::Missing {
         kind: "Deployment".to_string(),
     })
+}
+
+/// Keeps a retained volume's data whoever deletes its claim: deleting the
+/// WardService never does, but deleting its namespace deletes every claim in
+/// it, and with the reclaim policy most StorageClasses give (`Delete`) the
+/// volume and its data would go with the claim. So once the claim `claim` is
+/// bound, its PersistentVolume's reclaim policy is set to `Retain` (the
+/// volume is then kept, `Released`, when the claim goes), and the claim
+/// records which volume that was done for: one write per volume, none in a
+/// steady state. The claim is read from the cache; until it is bound, its
+/// binding's watch event reconciles again.
+async fn retain_volume(ctx: &Context, cache: &Caches, ns: &str, claim: &str) -> Result<(), Error> {
+    use k8s_openapi::api::core::v1::PersistentVolume;
+    use kube::api::{Patch, PatchParams};
+    let Some(pvc) = cache::get(&cache.pvcs, ns, claim) else {
+        return Ok(());
+    };
+    let Some(volume) = pvc.spec.as_ref().and_then(|s| s.volume_name.clone()) else {
+        return Ok(());
+    };
+    if pvc.annotations().get(labels::RETAINED_VOLUME_ANNOTATION) == Some(&volume) {
+        return Ok(());
+    }
+    let retain_failed = |source| Error::RetainVolume {
+        volume: volume.clone(),
+        source,
+    };
+    let params = PatchParams::default();
+    Api::<PersistentVolume>::all(ctx.client.clone())
+        .patch(
+            &volume,
+            &params,
+            &Patch::Merge(serde_json::json!({"spec": {"persistentVolumeReclaimPolicy": "Retain"}})),
+        )
+        .await
+        .map_err(retain_failed)?;
+    let note = serde_json::json!({"metadata": {"annotations": {labels::RETAINED_VOLUME_ANNOTATION: &volume}}});
+    Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), ns)
+        .patch(claim, &params, &Patch::Merge(note))
+        .await
+        .map_err(retain_failed)?;
+    info!(namespace = %ns, claim = %claim, volume = %volume, "volume set to reclaim policy Retain");
+    Ok(())
 }
 
 /// Applies `obj`, or deletes the cached child `name` (if this WardService
