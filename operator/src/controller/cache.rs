@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures::{FutureExt, Stream};
+use futures::{FutureExt, Stream, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Lookup, ObjectRef, Store};
@@ -137,12 +137,50 @@ where
     } else {
         config
     };
+    let store = reader.clone();
     let stream = watcher(api, config)
         .backoff(WatchBackoff::default())
         .modify(trim)
         .reflect(writer)
-        .touched_objects();
+        .scan(Vec::new(), move |listed, event| {
+            futures::future::ready(Some(futures::stream::iter(changed(&store, listed, event))))
+        })
+        .flatten();
     (reader, stream)
+}
+
+/// The objects a watch event changed, each handed on only once the cache
+/// holds it. An object of a (re)listing goes into the cache when the listing
+/// is complete, so it is handed on then: a reconcile it triggered earlier would
+/// read the cache from before the listing, and with nothing to trigger another
+/// one, a WardService could report `RollingOut` over an available Deployment
+/// (the fault suite's API server restart caught it: a restart ends every watch
+/// and each cache lists again). `listed` collects a listing's objects.
+fn changed<K>(
+    store: &Store<K>,
+    listed: &mut Vec<ObjectRef<K>>,
+    event: Result<watcher::Event<K>, watcher::Error>,
+) -> Vec<Result<K, watcher::Error>>
+where
+    K: Resource<DynamicType = ()> + Lookup<DynamicType = ()> + Clone + 'static,
+{
+    match event {
+        Ok(watcher::Event::Apply(obj) | watcher::Event::Delete(obj)) => vec![Ok(obj)],
+        Ok(watcher::Event::Init) => {
+            listed.clear();
+            Vec::new()
+        }
+        Ok(watcher::Event::InitApply(obj)) => {
+            listed.push(ObjectRef::from_obj(&obj));
+            Vec::new()
+        }
+        Ok(watcher::Event::InitDone) => std::mem::take(listed)
+            .iter()
+            .filter_map(|r| store.get(r))
+            .map(|obj| Ok(obj.as_ref().clone()))
+            .collect(),
+        Err(e) => vec![Err(e)],
+    }
 }
 
 /// Changed objects a subscriber of a [`Shared`] cache may fall behind by before
