@@ -190,8 +190,8 @@ const SHARED_BACKLOG: usize = 256;
 
 /// One watch cache read by several controllers: one watch and one copy of
 /// each object, however many controllers react to its changes (each through
-/// its own [`Shared::subscribe`] stream). Run [`Shared::drive`] with the
-/// controllers; subscribe before it first runs.
+/// its own [`Shared::subscribe`] stream). Run the future [`Shared::new`]
+/// returns with the controllers; subscribe before it first runs.
 pub struct Shared<K: Resource<DynamicType = ()> + Clone + 'static> {
     store: Store<K>,
     subscribers: Arc<std::sync::Mutex<Vec<futures::channel::mpsc::Sender<K>>>>,
@@ -210,7 +210,7 @@ where
         trim: fn(&mut K),
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> (Self, impl std::future::Future<Output = ()> + Send + 'static) {
-        use futures::{SinkExt, StreamExt};
+        use futures::SinkExt;
         let (store, changes) = cached(api, config, trim);
         let subscribers: Arc<std::sync::Mutex<Vec<futures::channel::mpsc::Sender<K>>>> =
             Arc::default();
@@ -252,7 +252,6 @@ where
     /// A stream of every object the watch changes (deleted ones included),
     /// from its first listing on, for one controller's triggers.
     pub fn subscribe(&self) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static {
-        use futures::StreamExt;
         let (tx, rx) = futures::channel::mpsc::channel(SHARED_BACKLOG);
         if let Ok(mut s) = self.subscribers.lock() {
             s.push(tx);

@@ -289,10 +289,7 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
         runs.push(drive.boxed());
         let shared = Arc::new(shared);
         shared_caches.push(shared.clone());
-        let mut rx = stop_rx.clone();
-        let shutdown = async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        };
+        let shutdown = stopping();
         let (store, state, fut) = controller::ward_service::controller(
             ctx.clone(),
             shared.clone(),
@@ -302,10 +299,7 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
         stores.push(store);
         states.push(state);
         runs.push(fut.boxed());
-        let mut rx = stop_rx.clone();
-        let shutdown = async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        };
+        let shutdown = stopping();
         let (store, state, fut) = controller::data_connector::controller(
             ctx.clone(),
             shared.clone(),
@@ -315,10 +309,7 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
         dc_stores.push(store);
         dc_states.push(state);
         runs.push(fut.boxed());
-        let mut rx = stop_rx.clone();
-        let shutdown = async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        };
+        let shutdown = stopping();
         let (store, state, fut) = controller::backup_policy::controller(
             ctx.clone(),
             shared.clone(),
@@ -328,10 +319,7 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
         bp_stores.push(store);
         bp_states.push(state);
         runs.push(fut.boxed());
-        let mut rx = stop_rx.clone();
-        let shutdown = async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        };
+        let shutdown = stopping();
         let (store, state, fut) =
             controller::restore::controller(ctx.clone(), shared.clone(), ns.as_deref(), shutdown);
         rst_stores.push(store);
@@ -404,12 +392,10 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
     tokio::spawn(async move {
         // Polled rather than awaited: a store's readiness future wakes only its
         // latest waiter (the controller's).
+        // The WardService, DataConnector and BackupPolicy stores are the shared ones.
         while !(shared_caches.iter().all(|s| s.is_ready())
-            && stores.iter().all(controller::cache::is_ready)
             && states.iter().all(|s| s.cache.is_ready())
-            && dc_stores.iter().all(controller::cache::is_ready)
             && dc_states.iter().all(|s| s.cache.is_ready())
-            && bp_stores.iter().all(controller::cache::is_ready)
             && bp_states.iter().all(|s| s.cache.is_ready())
             && rst_stores.iter().all(controller::cache::is_ready)
             && rst_states.iter().all(|s| s.cache.is_ready()))
