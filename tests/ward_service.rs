@@ -153,6 +153,52 @@ async fn hand_edit_is_reverted_and_hand_delete_recreated() -> Result<()> {
     })
     .await?;
 
+    // The Deployment and the NetworkPolicy too: their cached copies keep only
+    // a fingerprint of what wardops applied, which a hand edit changes.
+    let deployments = Api::<Deployment>::namespaced(c.clone(), &ns.name);
+    let pod_spec = |d: Deployment| d.spec.and_then(|s| s.template.spec).unwrap_or_default();
+    let applied = pod_spec(deployments.get("records").await?).containers[0].clone();
+    let mut edited = applied.clone();
+    edited.image = Some("registry.example.org/not-the-spec:1".into());
+    deployments
+        .patch(
+            "records",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [edited]}}}})),
+        )
+        .await?;
+    let policies = Api::<NetworkPolicy>::namespaced(c.clone(), &ns.name);
+    let applied_ingress = policies
+        .get("records")
+        .await?
+        .spec
+        .unwrap_or_default()
+        .ingress;
+    policies
+        .patch(
+            "records",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"ingress": [{}]}})),
+        )
+        .await?;
+    wait_for(
+        "Deployment and NetworkPolicy edits reverted",
+        TIMEOUT,
+        || async {
+            let image = pod_spec(deployments.get("records").await?).containers[0]
+                .image
+                .clone();
+            let ingress = policies
+                .get("records")
+                .await?
+                .spec
+                .unwrap_or_default()
+                .ingress;
+            Ok((image == applied.image && ingress == applied_ingress).then_some(()))
+        },
+    )
+    .await?;
+
     let svcs = Api::<Service>::namespaced(c.clone(), &ns.name);
     let old_uid = svcs.get("records").await?.uid();
     svcs.delete("records", &DeleteParams::default()).await?;

@@ -4,7 +4,9 @@
 //! applied. A child is re-applied only when that digest differs (the spec
 //! changed, so fields wardops no longer sets are released) or when the live
 //! object no longer holds what wardops applied (edited by hand). An unchanged
-//! cluster therefore sees reads at most, never writes.
+//! cluster therefore sees reads at most, never writes. The watch caches keep
+//! a fingerprint of what a child holds of wardops' fields instead of the
+//! child's content ([`live_fingerprint`]).
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -57,6 +59,140 @@ pub fn is_subset(desired: &Value, live: &Value) -> bool {
         (Value::Array(d), Value::Null) => d.is_empty(),
         (d, l) => d == l,
     }
+}
+
+/// Annotation a watch cache puts on its copy of a child (never sent to the
+/// API server): [`live_fingerprint`], which stands in for the child's content.
+pub const LIVE_FINGERPRINT_ANNOTATION: &str = "wardops.io/live-fingerprint";
+
+/// The fingerprint a live child has when it holds `desired`: `desired`
+/// without what the API server's field sets never name (apiVersion, kind,
+/// name, namespace), as [`live_fingerprint`] digests it.
+pub fn desired_fingerprint(mut desired: Value) -> String {
+    if let Value::Object(top) = &mut desired {
+        top.remove("apiVersion");
+        top.remove("kind");
+        top.remove("status");
+        if let Some(Value::Object(meta)) = top.get_mut("metadata") {
+            for identity in ["name", "namespace", "resourceVersion"] {
+                meta.remove(identity);
+            }
+        }
+    }
+    fingerprint(&desired)
+}
+
+/// Digest of what a live object (as JSON, with its `managedFields`) holds of
+/// the fields wardops applied to it: its values at the fields of wardops'
+/// apply entry, empty values dropped, keys sorted. The API server's defaults,
+/// other writers' fields and status are not part of it; a field someone else
+/// changed by hand moves to that writer's entry and drops out, so the
+/// fingerprint then differs from [`desired_fingerprint`]. It compares like
+/// [`is_subset`] over the fields wardops owns, and lets a cache keep a digest
+/// instead of the object. `None` when wardops applied nothing to it.
+pub fn live_fingerprint(live: &Value) -> Option<String> {
+    let fields = live
+        .pointer("/metadata/managedFields")?
+        .as_array()?
+        .iter()
+        .find(|entry| {
+            entry["manager"] == FIELD_MANAGER
+                && entry["operation"] == "Apply"
+                && entry.get("subresource").is_none_or(|s| s == "")
+        })?
+        .get("fieldsV1")?
+        .as_object()?;
+    Some(fingerprint(&project(fields, live)))
+}
+
+/// The part of `live` a field set (`fieldsV1`) names: `f:<field>` of an
+/// object, `k:<key>`, `v:<value>` or `i:<index>` of a list.
+fn project(fields: &serde_json::Map<String, Value>, live: &Value) -> Value {
+    match live {
+        Value::Object(object) => Value::Object(
+            fields
+                .iter()
+                .filter_map(|(key, sub)| {
+                    let field = key.strip_prefix("f:")?;
+                    Some((field.to_string(), project_member(sub, object.get(field)?)))
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .filter_map(|(index, item)| {
+                    let (_, sub) = fields
+                        .iter()
+                        .find(|(key, _)| names_item(key, index, item))?;
+                    Some(project_member(sub, item))
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// A member a field set names: whole when the set names nothing inside it (a
+/// leaf, or an atomic value), else only what it names (`.` names the member's
+/// own existence).
+fn project_member(sub: &Value, live: &Value) -> Value {
+    match sub.as_object() {
+        Some(inner) if !inner.is_empty() => project(inner, live),
+        _ => live.clone(),
+    }
+}
+
+/// Whether a list's field set key names the item at `index`.
+fn names_item(key: &str, index: usize, item: &Value) -> bool {
+    if let Some(k) = key.strip_prefix("k:") {
+        serde_json::from_str::<serde_json::Map<String, Value>>(k)
+            .is_ok_and(|k| k.iter().all(|(field, v)| item.get(field) == Some(v)))
+    } else if let Some(v) = key.strip_prefix("v:") {
+        serde_json::from_str::<Value>(v).is_ok_and(|v| v == *item)
+    } else if let Some(i) = key.strip_prefix("i:") {
+        i.parse() == Ok(index)
+    } else {
+        false
+    }
+}
+
+/// [`digest`] of `v` written with sorted keys and without empty values (as
+/// [`is_subset`] reads them), so that equal content has one fingerprint.
+fn fingerprint(v: &Value) -> String {
+    fn write(v: &Value, out: &mut Vec<u8>) {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().filter(|k| !is_empty(&m[*k])).collect();
+                keys.sort();
+                out.push(b'{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write(&Value::String(k.clone()), out);
+                    out.push(b':');
+                    write(&m[k], out);
+                }
+                out.push(b'}');
+            }
+            Value::Array(a) => {
+                out.push(b'[');
+                for (i, item) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write(item, out);
+                }
+                out.push(b']');
+            }
+            scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
+        }
+    }
+    let mut bytes = Vec::new();
+    write(v, &mut bytes);
+    digest(&bytes)
 }
 
 fn is_empty(v: &Value) -> bool {
@@ -207,10 +343,16 @@ where
             return Err(ApplyError::NotOwned { kind, name });
         }
         let same_digest = live.annotations().get(APPLIED_DIGEST_ANNOTATION) == Some(&want_digest);
-        let desired = serde_json::to_value(&obj).map_err(ser)?;
-        let live_value = serde_json::to_value(live.as_ref()).map_err(ser)?;
-        if same_digest && is_subset(&desired, &live_value) {
-            return Ok((live, Outcome::Unchanged));
+        if same_digest {
+            let desired = serde_json::to_value(&obj).map_err(ser)?;
+            let holds = match live.annotations().get(LIVE_FINGERPRINT_ANNOTATION) {
+                // A cached child keeps only the fingerprint of what wardops applied to it.
+                Some(fingerprint) => *fingerprint == desired_fingerprint(desired),
+                None => is_subset(&desired, &serde_json::to_value(live.as_ref()).map_err(ser)?),
+            };
+            if holds {
+                return Ok((live, Outcome::Unchanged));
+            }
         }
     }
     let live = api
@@ -362,6 +504,135 @@ mod tests {
         assert!(!is_subset(&desired, &json!({"data": {"A": "1"}})));
         assert!(!is_subset(&desired, &json!({"data": {"A": "1", "B": "3"}})));
         assert!(!is_subset(&json!({"l": [1, 2]}), &json!({"l": [1]})));
+    }
+
+    /// A Deployment as the API server returned it after wardops applied
+    /// `applied()`: defaults filled in, a quantity canonicalised by the
+    /// builder already, the Deployment controller's status and field set.
+    fn live_deployment() -> Value {
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {
+                "name": "fp", "namespace": "default", "uid": "u", "resourceVersion": "7", "generation": 1,
+                "labels": {"app": "fp"},
+                "annotations": {"wardops.io/applied-digest": "abc", "deployment.kubernetes.io/revision": "1"},
+                "managedFields": [
+                    {"manager": "wardops", "operation": "Apply", "fieldsType": "FieldsV1", "fieldsV1": {
+                        "f:metadata": {"f:annotations": {"f:wardops.io/applied-digest": {}}, "f:labels": {"f:app": {}}},
+                        "f:spec": {"f:replicas": {}, "f:selector": {}, "f:template": {
+                            "f:metadata": {"f:labels": {"f:app": {}}},
+                            "f:spec": {"f:containers": {"k:{\"name\":\"app\"}": {
+                                ".": {}, "f:image": {}, "f:name": {},
+                                "f:env": {"k:{\"name\":\"A\"}": {".": {}, "f:name": {}, "f:value": {}}},
+                                "f:ports": {"k:{\"containerPort\":8080,\"protocol\":\"TCP\"}": {".": {}, "f:containerPort": {}, "f:name": {}}},
+                                "f:resources": {"f:limits": {"f:cpu": {}, "f:memory": {}}}}},
+                                "f:volumes": {"k:{\"name\":\"t\"}": {".": {}, "f:emptyDir": {}, "f:name": {}}}}}}}},
+                    {"manager": "kube-controller-manager", "operation": "Update", "subresource": "status",
+                     "fieldsType": "FieldsV1", "fieldsV1": {"f:status": {"f:replicas": {}}}}
+                ]
+            },
+            "spec": {
+                "replicas": 1, "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600,
+                "selector": {"matchLabels": {"app": "fp"}},
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+                "template": {
+                    "metadata": {"labels": {"app": "fp"}},
+                    "spec": {
+                        "containers": [{
+                            "name": "app", "image": "nginx", "imagePullPolicy": "Always",
+                            "env": [{"name": "A", "value": "1"}],
+                            "ports": [{"containerPort": 8080, "name": "http", "protocol": "TCP"}],
+                            "resources": {"limits": {"cpu": "500m", "memory": "512Mi"}},
+                            "terminationMessagePath": "/dev/termination-log"
+                        }, {"name": "sidecar", "image": "added-by-someone-else"}],
+                        "volumes": [{"name": "t", "emptyDir": {}}],
+                        "dnsPolicy": "ClusterFirst", "restartPolicy": "Always"
+                    }
+                }
+            },
+            "status": {"replicas": 1, "observedGeneration": 1}
+        })
+    }
+
+    /// What wardops applied (as its builders serialise it: no status, empty
+    /// values included).
+    fn applied() -> Value {
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "fp", "namespace": "default", "labels": {"app": "fp"},
+                "annotations": {"wardops.io/applied-digest": "abc"}},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "fp"}},
+                "template": {
+                    "metadata": {"labels": {"app": "fp"}, "annotations": {}},
+                    "spec": {
+                        "containers": [{
+                            "name": "app", "image": "nginx", "env": [{"name": "A", "value": "1"}],
+                            "ports": [{"containerPort": 8080, "name": "http"}],
+                            "resources": {"limits": {"cpu": "500m", "memory": "512Mi"}}
+                        }],
+                        "volumes": [{"name": "t", "emptyDir": {}}],
+                        "initContainers": []
+                    }
+                }
+            }
+        })
+    }
+
+    #[test]
+    fn a_live_child_holding_what_was_applied_has_its_fingerprint() {
+        let live = live_deployment();
+        assert!(is_subset(&applied(), &{
+            // The old check agrees, once the other writer's container is gone.
+            let mut l = live.clone();
+            l["spec"]["template"]["spec"]["containers"]
+                .as_array_mut()
+                .unwrap()
+                .pop();
+            l
+        }));
+        assert_eq!(
+            live_fingerprint(&live),
+            Some(desired_fingerprint(applied())),
+            "defaults, status, other writers' fields and empty values are not part of it"
+        );
+    }
+
+    #[test]
+    fn a_changed_spec_or_a_hand_edit_changes_the_fingerprint() {
+        let live = live_fingerprint(&live_deployment());
+        let mut image = applied();
+        image["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:2");
+        assert_ne!(live, Some(desired_fingerprint(image)));
+        let mut env = applied();
+        env["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] = json!("2");
+        assert_ne!(live, Some(desired_fingerprint(env)));
+
+        // `kubectl edit` of the image: the field moves to kubectl's entry.
+        let mut edited = live_deployment();
+        edited["spec"]["template"]["spec"]["containers"][0]["image"] = json!("evil");
+        let own = &mut edited["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:template"]["f:spec"]
+            ["f:containers"]["k:{\"name\":\"app\"}"];
+        own.as_object_mut().unwrap().remove("f:image");
+        assert_ne!(
+            live_fingerprint(&edited),
+            Some(desired_fingerprint(applied()))
+        );
+        // A label removed by hand.
+        let mut unlabelled = live_deployment();
+        unlabelled["metadata"]["labels"] = json!({});
+        assert_ne!(
+            live_fingerprint(&unlabelled),
+            Some(desired_fingerprint(applied()))
+        );
+    }
+
+    #[test]
+    fn nothing_applied_by_wardops_has_no_fingerprint() {
+        let mut live = live_deployment();
+        live["metadata"]["managedFields"][0]["manager"] = json!("kubectl");
+        assert_eq!(live_fingerprint(&live), None);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Lookup, ObjectRef, Store};
 use kube::runtime::utils::Backoff;
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Resource};
+use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
 /// kubectl's copy of the last applied manifest: never read by wardops.
@@ -31,6 +31,79 @@ pub fn slim<K: Resource>(obj: &mut K) {
     if let Some(a) = meta.annotations.as_mut() {
         a.remove(LAST_APPLIED);
     }
+}
+
+/// A child kind whose cached copy can drop its content once it carries the
+/// fingerprint of what wardops applied ([`child`]).
+pub trait Lean {
+    /// Drops the content no reconcile reads from the cache (reconciles read
+    /// a child's metadata, and a Deployment's replicas and status).
+    fn lean(&mut self);
+}
+
+impl Lean for k8s_openapi::api::apps::v1::Deployment {
+    fn lean(&mut self) {
+        if let Some(spec) = self.spec.as_mut() {
+            *spec = k8s_openapi::api::apps::v1::DeploymentSpec {
+                replicas: spec.replicas,
+                ..Default::default()
+            };
+        }
+    }
+}
+
+impl Lean for k8s_openapi::api::core::v1::ConfigMap {
+    fn lean(&mut self) {
+        self.data = None;
+        self.binary_data = None;
+    }
+}
+
+impl Lean for k8s_openapi::api::core::v1::ServiceAccount {
+    fn lean(&mut self) {
+        self.image_pull_secrets = None;
+        self.secrets = None;
+    }
+}
+
+/// Kinds whose whole content is their `spec`.
+macro_rules! lean_spec {
+    ($($kind:ty),* $(,)?) => {$(
+        impl Lean for $kind {
+            fn lean(&mut self) {
+                self.spec = None;
+            }
+        }
+    )*};
+}
+
+lean_spec!(
+    k8s_openapi::api::core::v1::Service,
+    k8s_openapi::api::networking::v1::NetworkPolicy,
+    k8s_openapi::api::networking::v1::Ingress,
+    k8s_openapi::api::policy::v1::PodDisruptionBudget,
+    k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler,
+);
+
+/// Trims a cached child: when wardops applied it, its content gives way to
+/// the fingerprint of what it holds of wardops' fields (an in-memory
+/// annotation, [`apply::LIVE_FINGERPRINT_ANNOTATION`]), which is all the
+/// hand-edit check needs; then [`slim`]. A child wardops applied nothing to
+/// keeps its content (the check then reads it whole).
+///
+/// [`apply::LIVE_FINGERPRINT_ANNOTATION`]: super::apply::LIVE_FINGERPRINT_ANNOTATION
+pub fn child<K: Resource + serde::Serialize + Lean>(obj: &mut K) {
+    let fingerprint = serde_json::to_value(&*obj)
+        .ok()
+        .and_then(|live| super::apply::live_fingerprint(&live));
+    if let Some(fingerprint) = fingerprint {
+        obj.lean();
+        obj.annotations_mut().insert(
+            super::apply::LIVE_FINGERPRINT_ANNOTATION.to_string(),
+            fingerprint,
+        );
+    }
+    slim(obj);
 }
 
 /// Keeps only the identity of a Secret (name, namespace, uid, resourceVersion):
@@ -381,6 +454,39 @@ mod tests {
         assert_eq!(s.metadata.resource_version.as_deref(), Some("7"));
         assert!(s.metadata.annotations.is_none() && s.metadata.labels.is_none());
         assert!(s.metadata.managed_fields.is_none());
+    }
+
+    #[test]
+    fn a_cached_child_keeps_its_fingerprint_metadata_and_status_not_its_content() {
+        use k8s_openapi::api::apps::v1::Deployment;
+        let applied = serde_json::json!({
+            "metadata": {"name": "d", "namespace": "n", "labels": {"app": "d"},
+                "managedFields": [{"manager": super::super::labels::FIELD_MANAGER, "operation": "Apply",
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": {"f:metadata": {"f:labels": {"f:app": {}}},
+                        "f:spec": {"f:replicas": {}, "f:template": {"f:spec": {"f:containers": {}}}}}}]},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "d"}},
+                "template": {"spec": {"containers": [{"name": "app", "image": "registry/app:1"}]}}},
+            "status": {"availableReplicas": 2}
+        });
+        let mut d: Deployment = serde_json::from_value(applied.clone()).unwrap();
+        let live = serde_json::to_value(&d).unwrap();
+        child(&mut d);
+        let kept = d.annotations()[super::super::apply::LIVE_FINGERPRINT_ANNOTATION].clone();
+        assert_eq!(Some(kept), super::super::apply::live_fingerprint(&live));
+        let spec = d.spec.as_ref().unwrap();
+        assert_eq!(spec.replicas, Some(2));
+        assert!(spec.template.spec.is_none(), "the pod template is dropped");
+        assert_eq!(d.status.as_ref().unwrap().available_replicas, Some(2));
+        assert!(d.metadata.managed_fields.is_none());
+        assert_eq!(d.labels()["app"], "d");
+
+        // Applied by someone else: kept whole, for the full check.
+        let mut theirs: Deployment = serde_json::from_value(applied).unwrap();
+        theirs.metadata.managed_fields.as_mut().unwrap()[0].manager = Some("kubectl".into());
+        child(&mut theirs);
+        assert!(theirs.spec.unwrap().template.spec.is_some());
+        assert!(theirs.metadata.annotations.is_none());
     }
 
     #[test]

@@ -506,27 +506,27 @@ pub fn controller(
     let (service_accounts, sa_events) = cache::cached(
         cache::api_for::<ServiceAccount>(&client, namespace),
         children(),
-        cache::slim,
+        cache::child,
     );
     let (config_maps, cm_events) = cache::cached(
         cache::api_for::<ConfigMap>(&client, namespace),
         children(),
-        cache::slim,
+        cache::child,
     );
     let (services, svc_events) = cache::cached(
         cache::api_for::<Service>(&client, namespace),
         children(),
-        cache::slim,
+        cache::child,
     );
     let (deployments, deploy_events) = cache::cached(
         cache::api_for::<Deployment>(&client, namespace),
         children(),
-        cache::slim,
+        cache::child,
     );
     let (network_policies, np_events) = cache::cached(
         cache::api_for::<NetworkPolicy>(&client, namespace),
         children(),
-        cache::slim,
+        cache::child,
     );
     let (pvcs, pvc_events) = cache::cached(
         cache::api_for::<PersistentVolumeClaim>(&client, namespace),

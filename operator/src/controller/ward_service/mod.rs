@@ -539,12 +539,12 @@ pub fn controller(
     let (service_accounts, sa_events) = cache::cached(
         cache::api_for::<ServiceAccount>(&client, namespace),
         children(),
-        cache::slim,
+        cache::child,
     );
     let (config_maps, cm_events) = cache::cached(
         cache::api_for::<ConfigMap>(&client, namespace),
         children(),
-        cache::slim,
+        cache::child,
     );
     let (pvcs, pvc_events) = cache::cached(
         cache::api_for::<PersistentVolumeClaim>(&client, namespace),
@@ -554,32 +554,32 @@ pub fn controller(
     let (services, svc_events) = cache::cached(
         cache::api_for::<Service>(&client, namespace),
         children(),
-        cache::slim,
+        cache::child,
     );
     let (deployments, deploy_events) = cache::cached(
         cache::api_for::<Deployment>(&client, namespace),
         children(),
-        cache::slim,
+        cache::child,
     );
     let (network_policies, np_events) = cache::cached(
         cache::api_for::<NetworkPolicy>(&client, namespace),
         children(),
-        cache::slim,
+        cache::child,
     );
     let (pdbs, pdb_events) = cache::cached(
         cache::api_for::<PodDisruptionBudget>(&client, namespace),
         children(),
-        cache::slim,
+        cache::child,
     );
     let (hpas, hpa_events) = cache::cached(
         cache::api_for::<HorizontalPodAutoscaler>(&client, namespace),
         children(),
-        cache::slim,
+        cache::child,
     );
     let (ingresses, ingress_events) = cache::cached(
         cache::api_for::<Ingress>(&client, namespace),
         children(),
-        cache::slim,
+        cache::child,
     );
     let (secret_events, ns_events, dc_events) = (
         shared.secrets.subscribe(),

@@ -58,7 +58,8 @@ pub struct DeploymentState {
     pub ready: i32,
     /// Pods that are available.
     pub available: i32,
-    /// The Deployment controller has seen the current spec and moved every pod to it.
+    /// The Deployment controller has seen the current spec, moved every pod
+    /// to it, and had them all available at least once.
     pub rolled_out: bool,
     /// The Deployment reports `ProgressDeadlineExceeded`.
     pub deadline_exceeded: bool,
@@ -74,17 +75,23 @@ pub fn deployment_state(d: &Deployment) -> DeploymentState {
     };
     let updated = st.updated_replicas.unwrap_or(0);
     let total = st.replicas.unwrap_or(0);
-    let deadline_exceeded = st.conditions.unwrap_or_default().iter().any(|c| {
-        c.type_ == "Progressing"
-            && c.status == "False"
-            && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
-    });
+    let available = st.available_replicas.unwrap_or(0);
+    let progressing = |reason: &str| {
+        st.conditions
+            .iter()
+            .flatten()
+            .any(|c| c.type_ == "Progressing" && c.reason.as_deref() == Some(reason))
+    };
+    // A rollout is complete once its pods were all available at least once
+    // (the Deployment controller then says `NewReplicaSetAvailable`); until
+    // then missing pods are the rollout's, not a fault of a finished one.
+    let completed = available >= desired || progressing("NewReplicaSetAvailable");
     DeploymentState {
         desired,
         ready: st.ready_replicas.unwrap_or(0),
-        available: st.available_replicas.unwrap_or(0),
-        rolled_out: observed && updated == desired && total == updated,
-        deadline_exceeded,
+        available,
+        rolled_out: observed && updated == desired && total == updated && completed,
+        deadline_exceeded: progressing("ProgressDeadlineExceeded"),
     }
 }
 
@@ -204,11 +211,26 @@ mod tests {
     }
 
     #[test]
+    fn a_first_rollout_waiting_for_its_pods_is_rolling_out_not_unavailable() {
+        let d = dep(json!({
+            "metadata": {"name": "x", "generation": 1},
+            "spec": {"replicas": 3, "selector": {}, "template": {}},
+            "status": {"observedGeneration": 1, "replicas": 3, "updatedReplicas": 3, "availableReplicas": 1,
+                "conditions": [{"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"}]}
+        }));
+        let c = running_conditions(&deployment_state(&d), Some(1));
+        assert_eq!((c[0].status, c[0].reason), (false, reason::ROLLING_OUT));
+        assert_eq!((c[1].status, c[1].reason), (true, reason::ROLLING_OUT));
+        assert_eq!((c[2].status, c[2].reason), (false, reason::AS_EXPECTED));
+    }
+
+    #[test]
     fn missing_pods_after_rollout_are_degraded() {
         let d = dep(json!({
             "metadata": {"name": "x", "generation": 1},
             "spec": {"replicas": 3, "selector": {}, "template": {}},
-            "status": {"observedGeneration": 1, "replicas": 3, "updatedReplicas": 3, "availableReplicas": 1}
+            "status": {"observedGeneration": 1, "replicas": 3, "updatedReplicas": 3, "availableReplicas": 1,
+                "conditions": [{"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}]}
         }));
         let c = running_conditions(&deployment_state(&d), Some(1));
         assert_eq!(
