@@ -1,7 +1,8 @@
 //! Latency the gateway adds, and its memory: an upstream on 127.0.0.1, the
 //! built `wardops gateway` as a child process in front of it, and an
 //! open-loop client sending requests at a fixed rate, straight to the
-//! upstream and through the gateway, in the same run.
+//! upstream and through the gateway, in the same run: on the idle machine,
+//! then with every CPU kept awake by an idle-priority spinner ([`CpusAwake`]).
 //!
 //! `cargo bench -p wardops --bench gateway` (`GATEWAY_BENCH_RATE`,
 //! `GATEWAY_BENCH_SECONDS` change the rate and the duration of each phase).
@@ -151,6 +152,70 @@ async fn run(name: &'static str, client: &HttpClient, url: &str, rate: u32, seco
     phase
 }
 
+/// Both paths in alternating one-second slices (so that both see the same
+/// machine), `seconds` each, and their figures printed.
+async fn compare(
+    client: &HttpClient,
+    direct_url: &str,
+    gateway_url: &str,
+    rate: u32,
+    seconds: u32,
+) {
+    let mut direct = Phase::new("direct");
+    let mut through = Phase::new("gateway");
+    for _ in 0..seconds {
+        direct.add(run("direct", client, direct_url, rate, 1).await);
+        through.add(run("gateway", client, gateway_url, rate, 1).await);
+    }
+    direct.print();
+    through.print();
+    println!(
+        "ratio gateway/direct: p50 {:.2}x  p99 {:.2}x  throughput {:.3}x",
+        ms(through.pct(0.5)) / ms(direct.pct(0.5)).max(1e-9),
+        ms(through.pct(0.99)) / ms(direct.pct(0.99)).max(1e-9),
+        through.throughput() / direct.throughput().max(1e-9),
+    );
+    println!(
+        "overhead: p50 {:+.3} ms  p99 {:+.3} ms (goal: p99 <= 1 ms)",
+        ms(through.pct(0.5)) - ms(direct.pct(0.5)),
+        ms(through.pct(0.99)) - ms(direct.pct(0.99)),
+    );
+}
+
+/// One busy loop per CPU at the lowest priority (`chrt --idle`, pinned by
+/// `taskset`), while it lives. On a mostly idle VM a halted vCPU takes up to
+/// milliseconds to wake for a thread that becomes runnable, and the gateway
+/// path has twice the wake-ups of the direct one; with the CPUs busy (as on a
+/// node with other work) a wake-up is a preemption of the spinner, and what
+/// remains is the gateway's own cost.
+struct CpusAwake(Vec<std::process::Child>);
+
+impl CpusAwake {
+    fn start() -> Option<Self> {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let spinners = (0..cpus)
+            .map(|cpu| {
+                std::process::Command::new("chrt")
+                    .args(["--idle", "0", "taskset", "-c", &cpu.to_string()])
+                    .args(["sh", "-c", "while :; do :; done"])
+                    .spawn()
+                    .ok()
+            })
+            .collect::<Option<Vec<_>>>()?;
+        std::thread::sleep(Duration::from_millis(500));
+        Some(CpusAwake(spinners))
+    }
+}
+
+impl Drop for CpusAwake {
+    fn drop(&mut self) {
+        for spinner in &mut self.0 {
+            let _ = spinner.kill();
+            let _ = spinner.wait();
+        }
+    }
+}
+
 fn rss_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -228,30 +293,19 @@ fn main() {
         // Warm both paths (connections, allocator), then measure.
         run("warmup", &client, &direct_url, rate, 1).await;
         run("warmup", &client, &gateway_url, rate, 1).await;
-        // Alternate one-second slices, so that both paths see the same machine.
-        let mut direct = Phase::new("direct");
-        let mut through = Phase::new("gateway");
-        for _ in 0..seconds {
-            direct.add(run("direct", &client, &direct_url, rate, 1).await);
-            through.add(run("gateway", &client, &gateway_url, rate, 1).await);
-        }
+        println!("wardops gateway bench: {rate} req/s, {seconds} s per path in alternating 1 s slices, keep-alive client, 127.0.0.1");
+        println!("-- on the idle machine");
+        compare(&client, &direct_url, &gateway_url, rate, seconds).await;
         let rss = rss_kib(pid, "VmRSS:");
         let hwm = rss_kib(pid, "VmHWM:");
-
-        println!("wardops gateway bench: {rate} req/s, {seconds} s per path in alternating 1 s slices, keep-alive client, 127.0.0.1");
-        direct.print();
-        through.print();
-        println!(
-            "ratio gateway/direct: p50 {:.2}x  p99 {:.2}x  throughput {:.3}x",
-            ms(through.pct(0.5)) / ms(direct.pct(0.5)).max(1e-9),
-            ms(through.pct(0.99)) / ms(direct.pct(0.99)).max(1e-9),
-            through.throughput() / direct.throughput().max(1e-9),
-        );
-        println!(
-            "overhead: p50 {:+.3} ms  p99 {:+.3} ms (goal: p99 <= 1 ms)",
-            ms(through.pct(0.5)) - ms(direct.pct(0.5)),
-            ms(through.pct(0.99)) - ms(direct.pct(0.99)),
-        );
+        match CpusAwake::start() {
+            Some(awake) => {
+                println!("-- with every CPU kept awake by an idle-priority spinner (SCHED_IDLE: any runnable thread preempts it)");
+                compare(&client, &direct_url, &gateway_url, rate, seconds).await;
+                drop(awake);
+            }
+            None => println!("-- (chrt or taskset missing: no run with the CPUs kept awake)"),
+        }
         let mib = |k: Option<u64>| k.map(|k| format!("{:.1} MiB", k as f64 / 1024.0)).unwrap_or("n/a".into());
         println!(
             "gateway RSS: idle {}  after load {}  peak {} (goal: <= 20 MiB)",

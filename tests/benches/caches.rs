@@ -10,7 +10,9 @@
 //!   the API server's audit log;
 //! - memory: RSS with no WardService, peak while converging, and after the
 //!   restart, with thousands of unrelated 2 KiB Secrets and ConfigMaps in the
-//!   cluster that must not be cached.
+//!   cluster that must not be cached;
+//! - failover: two leader-elected replicas, the leader stopped by SIGTERM and
+//!   then by SIGKILL, to the new leader's first change.
 //!
 //! Requests are counted by the `wardops/` user agent in the audit log: run it
 //! on a control plane where no other wardops (e.g. a test run) is working.
@@ -42,6 +44,8 @@ fn idle_window() -> Duration {
     Duration::from_secs(env_usize("WARDOPS_BENCH_IDLE_SECONDS", 300) as u64)
 }
 const RESTART_WINDOW: Duration = Duration::from_secs(20);
+/// The operator's default leader Lease duration, which the failover figures run with.
+const LEASE_SECONDS: u64 = wardops::runtime::settings::DEFAULT_LEASE_DURATION_SECONDS;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -134,17 +138,32 @@ struct Operator {
 
 impl Operator {
     fn start(binary: &Path, log: &Path) -> Result<Self> {
+        Self::start_as(binary, log, None)
+    }
+
+    /// With `replica`, a replica of a leader-elected pair (the chart's
+    /// default lease), as pod `replica`; without, alone.
+    fn start_as(binary: &Path, log: &Path, replica: Option<&str>) -> Result<Self> {
         let (mp, hp) = (free_port(), free_port());
         let log_file = std::fs::File::create(log)?;
+        let election = match replica {
+            Some(_) => vec![
+                "--leader-election=true".to_string(),
+                "--lease-namespace=default".to_string(),
+                "--lease-name=wardops-bench".to_string(),
+            ],
+            None => vec!["--leader-election=false".to_string()],
+        };
         let child = Command::new(binary)
+            .arg("run")
+            .args(election)
             .args([
-                "run",
-                "--leader-election=false",
                 "--log-format=json",
                 "--log-level=warn",
                 &format!("--metrics-addr=127.0.0.1:{mp}"),
                 &format!("--health-addr=127.0.0.1:{hp}"),
             ])
+            .env("POD_NAME", replica.unwrap_or("wardops-bench"))
             .env("KUBECONFIG", kubeconfig())
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
@@ -172,12 +191,44 @@ impl Operator {
         bail!("operator not ready after 120 s")
     }
 
-    /// (current RSS, peak RSS, anonymous RSS: heap and stacks, without the
-    /// binary's file-backed pages) in MiB.
+    /// Waits until this replica holds the Lease (its `wardops_leader` gauge).
+    async fn wait_leader(&mut self) -> Result<()> {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(120) {
+            let leading = http_get(&self.metrics)
+                .is_some_and(|(_, body)| body.lines().any(|l| l == "wardops_leader 1"));
+            if leading {
+                return Ok(());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                bail!("operator exited: {status}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        bail!("operator not leading after 120 s")
+    }
+
+    /// Sends `signal` (`-TERM`, `-KILL`) and waits for the process to end.
+    fn signal_and_wait(mut self, signal: &str) -> Result<()> {
+        Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()?;
+        let start = Instant::now();
+        while self.child.try_wait()?.is_none() {
+            if start.elapsed() > Duration::from_secs(30) {
+                bail!("operator still running 30 s after kill {signal}");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(())
+    }
+
     fn cpu(&self) -> f64 {
         cpu_seconds(self.child.id())
     }
 
+    /// (current RSS, peak RSS, anonymous RSS: heap and stacks, without the
+    /// binary's file-backed pages) in MiB.
     fn rss(&self) -> (f64, f64, f64) {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
@@ -338,45 +389,112 @@ async fn reaction(c: &Client, wards: usize, edits: usize) -> Result<Vec<f64>> {
     }
     tokio::time::sleep(Duration::from_secs(5)).await;
     let events = audit_events_since(offset);
-    let at = |pred: &dyn Fn(&Value) -> bool, field: &str| {
-        events
-            .iter()
-            .find(|v| pred(v))
-            .and_then(|v| audit_seconds(v[field].as_str().unwrap_or_default()))
-    };
     let mut latencies = Vec::new();
     for (ns, name) in &edited {
-        let cm = format!("{name}-config");
-        let edit = at(
-            &|v| {
-                v["verb"] == "patch"
-                    && v["objectRef"]["resource"] == "wardservices"
-                    && v["objectRef"]["namespace"] == ns.as_str()
-                    && v["objectRef"]["name"] == name.as_str()
-                    && v["objectRef"]["subresource"].is_null()
-            },
-            "requestReceivedTimestamp",
-        );
-        let applied = at(
-            &|v| {
-                v["userAgent"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .starts_with("wardops/")
-                    && v["verb"] == "patch"
-                    && v["objectRef"]["resource"] == "configmaps"
-                    && v["objectRef"]["namespace"] == ns.as_str()
-                    && v["objectRef"]["name"] == cm.as_str()
-            },
-            "stageTimestamp",
-        );
-        match (edit, applied) {
+        match (
+            edit_received(&events, ns, name),
+            config_patched(&events, ns, name),
+        ) {
             (Some(e), Some(a)) => latencies.push(a - e),
             _ => bail!("no audit record of the edit of {ns}/{name} reaching its ConfigMap"),
         }
     }
     latencies.sort_by(f64::total_cmp);
     Ok(latencies)
+}
+
+/// When the API server received the first edit of WardService `ns/name`
+/// among audit `events` (seconds since the epoch).
+fn edit_received(events: &[Value], ns: &str, name: &str) -> Option<f64> {
+    audit_time(events, "requestReceivedTimestamp", |v| {
+        v["verb"] == "patch"
+            && v["objectRef"]["resource"] == "wardservices"
+            && v["objectRef"]["namespace"] == ns
+            && v["objectRef"]["name"] == name
+            && v["objectRef"]["subresource"].is_null()
+    })
+}
+
+/// When the operator's first patch of WardService `ns/name`'s ConfigMap
+/// among audit `events` completed.
+fn config_patched(events: &[Value], ns: &str, name: &str) -> Option<f64> {
+    let cm = format!("{name}-config");
+    audit_time(events, "stageTimestamp", |v| {
+        v["userAgent"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("wardops/")
+            && v["verb"] == "patch"
+            && v["objectRef"]["resource"] == "configmaps"
+            && v["objectRef"]["namespace"] == ns
+            && v["objectRef"]["name"] == cm.as_str()
+    })
+}
+
+fn audit_time(events: &[Value], field: &str, pred: impl Fn(&Value) -> bool) -> Option<f64> {
+    events
+        .iter()
+        .find(|v| pred(v))
+        .and_then(|v| audit_seconds(v[field].as_str().unwrap_or_default()))
+}
+
+/// Failover over the converged city, with leader election on and the chart's
+/// default lease: two replicas; the leader stopped by SIGTERM (it releases
+/// the Lease), then the new leader by SIGKILL (the standby waits the Lease
+/// out). Each time, once the leader has exited, a WardService is edited; the
+/// figure is from the signal to the new leader's patch of that service's
+/// ConfigMap (audit log): the longest a change waits through a failover.
+/// Returns (SIGTERM, SIGKILL) in seconds.
+async fn failover(c: &Client, binary: &Path, wards: usize, tag: &str) -> Result<(f64, f64)> {
+    let logs = state_dir().join("logs");
+    let start = |replica: &str| {
+        let log = logs.join(format!("bench-{tag}-{replica}.log"));
+        Operator::start_as(binary, &log, Some(replica))
+    };
+    let mut first = start("replica-a")?;
+    first.wait_ready().await?;
+    first.wait_leader().await?;
+    let mut second = start("replica-b")?;
+    second.wait_ready().await?;
+    let sigterm = failover_once(c, wards % 97, first, "-TERM", &mut second).await?;
+    let mut third = start("replica-c")?;
+    third.wait_ready().await?;
+    let sigkill = failover_once(c, wards % 89 + 1, second, "-KILL", &mut third).await?;
+    third.stop()?;
+    Ok((sigterm, sigkill))
+}
+
+/// Stops `leader` by `signal`, edits WardService `i` once it has exited,
+/// and returns the seconds from the signal to `standby` (then leading)
+/// patching the edited service's ConfigMap.
+async fn failover_once(
+    c: &Client,
+    i: usize,
+    leader: Operator,
+    signal: &str,
+    standby: &mut Operator,
+) -> Result<f64> {
+    // Let the standby's caches settle after its start.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (ns, name) = (namespace_of(i), format!("ws-{i}"));
+    let offset = audit_offset();
+    let signalled = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs_f64();
+    leader.signal_and_wait(signal)?;
+    let patch = json!({"spec": {"config": {"TIEU_DE": format!("failover {signal}")}}});
+    Api::<WardService>::namespaced(c.clone(), &ns)
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    standby.wait_leader().await?;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(120) {
+        if let Some(patched) = config_patched(&audit_events_since(offset), &ns, &name) {
+            return Ok(patched - signalled);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bail!("after kill {signal}: {ns}/{name}'s ConfigMap not patched in 120 s")
 }
 
 /// The `q` quantile of sorted `xs`.
@@ -593,6 +711,8 @@ struct Figures {
     caches: String,
     /// Spec edit → ConfigMap patched, seconds, sorted.
     reaction: Vec<f64>,
+    /// Leader stopped → the new leader's first change, seconds: (SIGTERM, SIGKILL).
+    failover: (f64, f64),
 }
 
 async fn measure(c: &Client, binary: &Path, wards: usize, tag: &str) -> Result<Figures> {
@@ -671,6 +791,7 @@ async fn measure(c: &Client, binary: &Path, wards: usize, tag: &str) -> Result<F
     let restart_requests = requests_since(offset);
     let (rss_after_restart, _, anon_after_restart) = op.rss();
     op.stop()?;
+    let failover = failover(c, binary, wards, tag).await?;
     delete_city(c).await?;
     Ok(Figures {
         ready_after_start,
@@ -687,6 +808,7 @@ async fn measure(c: &Client, binary: &Path, wards: usize, tag: &str) -> Result<F
         rss_after_restart,
         caches,
         reaction,
+        failover,
     })
 }
 
@@ -732,6 +854,7 @@ fn write_json(
                 "anon_rss_mib": {"empty": r.anon_empty, "peak": r.anon_peak, "after_restart": r.anon_after_restart},
                 "requests": {"converging": r.converge_requests, "idle": r.idle_requests, "idle_window_s": idle_window().as_secs(), "restart": r.restart_requests},
                 "reaction_s": {"p50": quantile(&r.reaction, 0.5), "p99": quantile(&r.reaction, 0.99), "edits": r.reaction.len()},
+                "failover_s": {"sigterm": r.failover.0, "sigkill": r.failover.1, "lease_s": LEASE_SECONDS},
                 "cached_objects": r.caches,
             })
         })
@@ -855,6 +978,12 @@ async fn main() -> Result<()> {
             quantile(&r.reaction, 0.99) * 1000.0
         )
     });
+    row(
+        &format!(
+            "failover: leader stopped -> first change, SIGTERM / SIGKILL (s, lease {LEASE_SECONDS} s)"
+        ),
+        &|r| format!("{:.2} / {:.2}", r.failover.0, r.failover.1),
+    );
     let ours = &runs.last().context("no run")?.1;
     println!(
         "raw baseline (the rendered children, parallel client, no operator): {:.1?}, control plane CPU {raw_cpu:.1} s; wardops / raw = {:.2}",

@@ -27,6 +27,9 @@ pub const DEFAULT_TMP_SIZE_LIMIT: &str = "64Mi";
 /// Default of `--backup-overdue-grace-seconds` (also what `kubectl wardops status` assumes).
 pub const DEFAULT_BACKUP_OVERDUE_GRACE_SECONDS: u64 = 3600;
 
+/// Default of `--lease-duration-seconds` (the chart sets the same).
+pub const DEFAULT_LEASE_DURATION_SECONDS: u64 = 15;
+
 /// Settings that shape the objects wardops builds. `wardops run` and
 /// `wardops render` share them, so a render shows exactly what the operator applies.
 #[derive(Args, Clone, Debug, PartialEq)]
@@ -222,7 +225,7 @@ pub struct RunSettings {
     pub lease_namespace: Option<String>,
 
     /// How long a Lease stays valid without renewal; a standby takes over after it, in seconds (5..=300).
-    #[arg(long, env = "WARDOPS_LEASE_DURATION_SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(5..=300))]
+    #[arg(long, env = "WARDOPS_LEASE_DURATION_SECONDS", default_value_t = DEFAULT_LEASE_DURATION_SECONDS, value_parser = clap::value_parser!(u64).range(5..=300))]
     pub lease_duration_seconds: u64,
 
     /// Address of the `/metrics` endpoint.

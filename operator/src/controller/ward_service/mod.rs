@@ -53,6 +53,9 @@ pub struct State {
     pub ctx: Arc<Context>,
     /// Everything a steady-state reconcile reads, kept current by watches.
     pub cache: Caches,
+    /// Volumes set to `Retain` whose claim's note the cache has not shown
+    /// yet: a reconcile in between must not write them again.
+    retaining: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// The watch caches of one WardService controller.
@@ -243,7 +246,7 @@ async fn reconcile_inner(ws: &WardService, state: &State) -> Result<Action, Erro
         .as_ref()
         .is_some_and(|s| s.reclaim_policy == ReclaimPolicy::Retain)
     {
-        retain_volume(ctx, cache, &ns, &build::pvc_name(&name)).await?;
+        retain_volume(state, &ns, &build::pvc_name(&name)).await?;
     }
 
     // Status from what the cluster reports.
@@ -327,22 +330,42 @@ async fn apply_children(
 /// volume is then kept, `Released`, when the claim goes), and the claim
 /// records which volume that was done for: one write per volume, none in a
 /// steady state. The claim is read from the cache; until it is bound, its
-/// binding's watch event reconciles again.
-async fn retain_volume(ctx: &Context, cache: &Caches, ns: &str, claim: &str) -> Result<(), Error> {
+/// binding's watch event reconciles again. Between the writes and the
+/// claim's watch event, `state.retaining` keeps other reconciles from
+/// writing again.
+async fn retain_volume(state: &State, ns: &str, claim: &str) -> Result<(), Error> {
     use k8s_openapi::api::core::v1::PersistentVolume;
     use kube::api::{Patch, PatchParams};
-    let Some(pvc) = cache::get(&cache.pvcs, ns, claim) else {
+    let ctx = state.ctx.as_ref();
+    let Some(pvc) = cache::get(&state.cache.pvcs, ns, claim) else {
         return Ok(());
     };
     let Some(volume) = pvc.spec.as_ref().and_then(|s| s.volume_name.clone()) else {
         return Ok(());
     };
-    if pvc.annotations().get(labels::RETAINED_VOLUME_ANNOTATION) == Some(&volume) {
+    let noted = pvc.annotations().get(labels::RETAINED_VOLUME_ANNOTATION) == Some(&volume);
+    let first = {
+        let mut retaining = state.retaining.lock().unwrap_or_else(|e| e.into_inner());
+        if noted {
+            retaining.remove(&volume);
+            false
+        } else {
+            retaining.insert(volume.clone())
+        }
+    };
+    if !first {
         return Ok(());
     }
-    let retain_failed = |source| Error::RetainVolume {
-        volume: volume.clone(),
-        source,
+    let retain_failed = |source| {
+        state
+            .retaining
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&volume);
+        Error::RetainVolume {
+            volume: volume.clone(),
+            source,
+        }
     };
     let params = PatchParams::default();
     Api::<PersistentVolume>::all(ctx.client.clone())
@@ -588,6 +611,7 @@ pub fn controller(
     );
 
     let state = Arc::new(State {
+        retaining: Default::default(),
         ctx: ctx.clone(),
         cache: Caches {
             namespaces: shared.namespaces.store(),
