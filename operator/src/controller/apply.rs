@@ -303,7 +303,9 @@ impl ApplyError {
 /// Applies `obj` in `namespace` with the `wardops` field manager, unless the live
 /// object already holds it. `cached` is the object from the watch cache; only
 /// when the cache has none (a new child, or one wardops does not own) is the
-/// API server asked. Returns the live object.
+/// API server asked. Returns the live object: when unchanged, the cached copy,
+/// which for a child the cache trims ([`super::cache::child`]) holds its
+/// metadata and status but not its content.
 pub async fn apply<K>(
     client: &Client,
     namespace: &str,

@@ -345,7 +345,6 @@ static STREAMING_LISTS: AtomicBool = AtomicBool::new(false);
 /// it off. One watch of the namespace `probe` (which the operator may always
 /// watch), ended at once, tells. Returns the choice.
 pub async fn detect_streaming_lists(client: &kube::Client, probe: &str) -> bool {
-    use futures::StreamExt;
     use kube::api::WatchParams;
     let api = Api::<PartialObjectMeta<k8s_openapi::api::core::v1::Namespace>>::all(client.clone());
     let params = WatchParams::streaming_lists()
