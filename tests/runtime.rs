@@ -95,7 +95,7 @@ async fn standby_takes_over_when_the_leader_dies() -> Result<()> {
     );
 
     let b = start("op-b", &ns.name, 6);
-    b.wait_ready(READY).await?; // ready while standing by
+    b.wait_ready(READY).await?; // ready while standing by, once its caches synced
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(b.metric("wardops_leader")?, Some(0.0), "only one leader");
     assert!(
@@ -173,7 +173,20 @@ async fn standby_does_not_reconcile() -> Result<()> {
         Ok(a.metric(reconciles)?.filter(|n| *n > 0.0))
     })
     .await?;
-    // The standby is alive, standing by, and has reconciled nothing.
+    // The standby's caches follow the cluster (so that it can take over from
+    // them at once), but it is standing by and has reconciled nothing.
+    wait_for(
+        "the standby to cache the new WardService",
+        Duration::from_secs(30),
+        || async {
+            b.alive()?;
+            Ok(
+                (b.metric(r#"wardops_cache_objects{cache="WardService"}"#)? == Some(1.0))
+                    .then_some(()),
+            )
+        },
+    )
+    .await?;
     b.alive()?;
     assert_eq!(b.metric("wardops_leader")?, Some(0.0), "the standby leads");
     assert_eq!(b.metric(reconciles)?, None, "the standby reconciled");

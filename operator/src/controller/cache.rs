@@ -261,10 +261,69 @@ where
 /// only bounds a burst such as a first listing).
 const SHARED_BACKLOG: usize = 256;
 
+/// The watches of every cache, run from the operator's start until it stops,
+/// leader or not. A standby's caches list and follow the cluster while it
+/// waits for the Lease, so that on taking over its controllers start from
+/// complete caches instead of listing everything first (controller-runtime
+/// runs its informers the same way). Only the controllers wait for the Lease.
+pub struct Drives {
+    stop: tokio::sync::watch::Receiver<bool>,
+    drives: Vec<futures::future::BoxFuture<'static, ()>>,
+}
+
+impl Drives {
+    /// No watch yet; each one made here stops once `stop` is true.
+    pub fn new(stop: tokio::sync::watch::Receiver<bool>) -> Self {
+        Drives {
+            stop,
+            drives: Vec::new(),
+        }
+    }
+
+    /// A [`Shared`] cache of `api` (filtered by `config`, each object passed
+    /// through `trim`), kept current once [`Drives::run`] runs.
+    pub fn shared<K>(&mut self, api: Api<K>, config: watcher::Config, trim: fn(&mut K)) -> Shared<K>
+    where
+        K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    {
+        let mut stop = self.stop.clone();
+        let stopping = async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
+        let (shared, drive) = Shared::new(api, config, trim, stopping);
+        self.drives.push(drive.boxed());
+        shared
+    }
+
+    /// A cache of a controller's children (or other related kind) and the
+    /// stream of its changes, for the controller's triggers
+    /// ([`Shared::changes`]: the controller's own kind replays what is held).
+    pub fn cached<K>(
+        &mut self,
+        api: Api<K>,
+        config: watcher::Config,
+        trim: fn(&mut K),
+    ) -> (
+        Store<K>,
+        impl Stream<Item = Result<K, watcher::Error>> + Send + 'static + use<K>,
+    )
+    where
+        K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    {
+        let shared = self.shared(api, config, trim);
+        (shared.store(), shared.changes())
+    }
+
+    /// Runs every watch made here until the stop.
+    pub fn run(self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        futures::future::join_all(self.drives).map(|_| ())
+    }
+}
+
 /// One watch cache read by several controllers: one watch and one copy of
 /// each object, however many controllers react to its changes (each through
-/// its own [`Shared::subscribe`] stream). Run the future [`Shared::new`]
-/// returns with the controllers; subscribe before it first runs.
+/// its own [`Shared::subscribe`] or [`Shared::changes`] stream). Made by
+/// [`Drives::shared`], whose run keeps it current.
 pub struct Shared<K: Resource<DynamicType = ()> + Clone + 'static> {
     store: Store<K>,
     subscribers: Arc<std::sync::Mutex<Vec<futures::channel::mpsc::Sender<K>>>>,
@@ -277,7 +336,7 @@ where
     /// A cache of `api` (filtered by `config`, each object passed through
     /// `trim`), and the future that keeps it current until `shutdown`
     /// completes, handing every changed object to each subscriber.
-    pub fn new(
+    fn new(
         api: Api<K>,
         config: watcher::Config,
         trim: fn(&mut K),
@@ -322,14 +381,48 @@ where
         self.store.clone()
     }
 
-    /// A stream of every object the watch changes (deleted ones included),
-    /// from its first listing on, for one controller's triggers.
-    pub fn subscribe(&self) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static {
-        let (tx, rx) = futures::channel::mpsc::channel(SHARED_BACKLOG);
-        if let Ok(mut s) = self.subscribers.lock() {
-            s.push(tx);
-        }
-        rx.map(Ok)
+    /// For a controller of this kind: every object the cache holds when the
+    /// stream is first polled (the controller starts: a standby taking over
+    /// finds its cache full), then every object the watch changes, deleted
+    /// ones included. Each object is handed on once the cache holds it, so
+    /// none falls between the two.
+    pub fn subscribe(
+        &self,
+    ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static + use<K> {
+        self.join(true)
+    }
+
+    /// For a controller that reacts to this kind's changes (its triggers map
+    /// each to objects of its own kind, which [`Shared::subscribe`] replays):
+    /// every object the watch changes from the stream's first poll on.
+    pub fn changes(
+        &self,
+    ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static + use<K> {
+        self.join(false)
+    }
+
+    /// A subscriber stream that joins when first polled, so that a controller
+    /// not running yet (a standby's) holds back no watch.
+    fn join(
+        &self,
+        replay: bool,
+    ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static + use<K> {
+        let (store, subscribers) = (self.store.clone(), self.subscribers.clone());
+        futures::stream::once(async move {
+            let (tx, rx) = futures::channel::mpsc::channel(SHARED_BACKLOG);
+            // Joined before the cache is read: a change the read misses comes by `rx`.
+            if let Ok(mut s) = subscribers.lock() {
+                s.push(tx);
+            }
+            let held: Vec<K> = if replay {
+                store.state().iter().map(|o| o.as_ref().clone()).collect()
+            } else {
+                Vec::new()
+            };
+            futures::stream::iter(held).chain(rx)
+        })
+        .flatten()
+        .map(Ok)
     }
 }
 

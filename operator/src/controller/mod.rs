@@ -75,64 +75,29 @@ pub struct SharedCaches {
 }
 
 impl SharedCaches {
-    /// The shared caches of `namespace` (or of all), and the future that
-    /// keeps them current until the futures `shutdown` makes complete.
-    pub fn new<F>(
-        client: &Client,
-        namespace: Option<&str>,
-        shutdown: impl Fn() -> F,
-    ) -> (Self, impl std::future::Future<Output = ()> + Send + 'static)
-    where
-        F: std::future::Future<Output = ()> + Send + 'static,
-    {
+    /// The shared caches of `namespace` (or of all), kept current by `drives`.
+    pub fn new(client: &Client, namespace: Option<&str>, drives: &mut cache::Drives) -> Self {
         let all = kube::runtime::watcher::Config::default;
-        let (ward_services, ws_drive) = cache::Shared::new(
-            cache::api_for(client, namespace),
-            all(),
-            cache::slim,
-            shutdown(),
-        );
-        let (connectors, dc_drive) = cache::Shared::new(
-            cache::api_for(client, namespace),
-            all(),
-            cache::slim,
-            shutdown(),
-        );
-        let (backup_policies, bp_drive) = cache::Shared::new(
-            cache::api_for(client, namespace),
-            all(),
-            cache::slim,
-            shutdown(),
-        );
-        let (secrets, secret_drive) = cache::Shared::new(
+        let ward_services = drives.shared(cache::api_for(client, namespace), all(), cache::slim);
+        let connectors = drives.shared(cache::api_for(client, namespace), all(), cache::slim);
+        let backup_policies = drives.shared(cache::api_for(client, namespace), all(), cache::slim);
+        let secrets = drives.shared(
             cache::api_for(client, namespace),
             all(),
             cache::secret_identity,
-            shutdown(),
         );
         let ns_config = match namespace {
             Some(ns) => all().fields(&format!("metadata.name={ns}")),
             None => all(),
         };
-        let (namespaces, ns_drive) = cache::Shared::new(
-            kube::Api::all(client.clone()),
-            ns_config,
-            cache::slim,
-            shutdown(),
-        );
-        let drive = async move {
-            futures::join!(ws_drive, dc_drive, bp_drive, secret_drive, ns_drive);
-        };
-        (
-            SharedCaches {
-                ward_services,
-                connectors,
-                backup_policies,
-                secrets,
-                namespaces,
-            },
-            drive,
-        )
+        let namespaces = drives.shared(kube::Api::all(client.clone()), ns_config, cache::slim);
+        SharedCaches {
+            ward_services,
+            connectors,
+            backup_policies,
+            secrets,
+            namespaces,
+        }
     }
 
     /// Sizes by cached kind, for the `wardops_cache_objects` gauge.

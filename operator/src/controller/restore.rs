@@ -530,45 +530,50 @@ fn pod_result(pod: &mut Pod) {
 }
 
 /// The Restore controller for one namespace (or all).
-pub fn controller(
+pub fn controller<S>(
     ctx: Arc<Context>,
     shared: Arc<SharedCaches>,
     namespace: Option<&str>,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    drives: &mut cache::Drives,
+    shutdown: S,
 ) -> (
     Store<Restore>,
     Arc<State>,
-    impl std::future::Future<Output = ()>,
-) {
+    impl std::future::Future<Output = ()> + use<S>,
+)
+where
+    S: std::future::Future<Output = ()> + Send + Sync + 'static,
+{
     let client = ctx.client.clone();
     let restore_children =
         || watcher::Config::default().labels(&labels::child_selector(labels::COMPONENT_RESTORE));
-    let (store, restores) = cache::cached(
+    let restores = drives.shared(
         cache::api_for::<Restore>(&client, namespace),
         watcher::Config::default(),
         cache::slim,
     );
+    let (store, restores) = (restores.store(), restores.subscribe());
     let (policy_events, ws_events) = (
-        shared.backup_policies.subscribe(),
-        shared.ward_services.subscribe(),
+        shared.backup_policies.changes(),
+        shared.ward_services.changes(),
     );
-    let (jobs, job_events) = cache::cached(
+    let (jobs, job_events) = drives.cached(
         cache::api_for::<Job>(&client, namespace),
         restore_children(),
         cache::slim,
     );
-    let (pods, pod_events) = cache::cached(
+    let (pods, pod_events) = drives.cached(
         cache::api_for::<Pod>(&client, namespace),
         restore_children(),
         pod_result,
     );
     // The wards' pods, metadata only: whether a stopped ward's pods are gone.
-    let (ward_pods, ward_pod_events) = cache::cached(
+    let (ward_pods, ward_pod_events) = drives.cached(
         cache::api_for::<PartialObjectMeta<Pod>>(&client, namespace),
         watcher::Config::default().labels(&labels::child_selector(labels::COMPONENT_WARD_SERVICE)),
         cache::slim,
     );
-    let (claims, claim_events) = cache::cached(
+    let (claims, claim_events) = drives.cached(
         cache::api_for::<PartialObjectMeta<PersistentVolumeClaim>>(&client, namespace),
         watcher::Config::default().labels(&labels::child_selector(labels::COMPONENT_RESTORE)),
         cache::slim,

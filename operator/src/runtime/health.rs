@@ -14,11 +14,11 @@ use tokio::net::TcpListener;
 
 use super::metrics::Metrics;
 
-/// What `/readyz` reports: ready when standing by for the lease, or when
-/// leading (or not electing) and every cache has synced.
+/// What `/readyz` reports: ready once every cache has synced, leading or
+/// standing by (a standby's caches run too, so that it can take over at
+/// once: a rolling update waits for them before it stops the leader).
 #[derive(Default)]
 pub struct Readiness {
-    standing_by: AtomicBool,
     synced: AtomicBool,
 }
 
@@ -28,11 +28,6 @@ impl Readiness {
         Arc::new(Self::default())
     }
 
-    /// Waiting for the lease.
-    pub fn set_standing_by(&self, v: bool) {
-        self.standing_by.store(v, Ordering::SeqCst);
-    }
-
     /// The controllers' caches have synced.
     pub fn set_synced(&self, v: bool) {
         self.synced.store(v, Ordering::SeqCst);
@@ -40,7 +35,7 @@ impl Readiness {
 
     /// Whether `/readyz` answers 200.
     pub fn is_ready(&self) -> bool {
-        self.standing_by.load(Ordering::SeqCst) || self.synced.load(Ordering::SeqCst)
+        self.synced.load(Ordering::SeqCst)
     }
 }
 
@@ -104,13 +99,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn readiness_follows_standby_or_sync() {
+    fn readiness_follows_the_caches() {
         let r = Readiness::default();
         assert!(!r.is_ready());
-        r.set_standing_by(true);
-        assert!(r.is_ready());
-        r.set_standing_by(false);
         r.set_synced(true);
         assert!(r.is_ready());
+        r.set_synced(false);
+        assert!(!r.is_ready());
     }
 }

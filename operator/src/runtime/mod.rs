@@ -192,52 +192,6 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut term = Box::pin(termination());
 
-    // Leader election: wait for the lease (standing by) or for a signal.
-    let mut lease = None;
-    if settings.leader_election {
-        let (ns, name) = (settings.lease_namespace(), settings.lease_name.clone());
-        let lease_err = |source| RunError::Lease {
-            namespace: ns.clone(),
-            name: name.clone(),
-            source,
-        };
-        let id = identity();
-        let mut election = leader::start(
-            client.clone(),
-            &ns,
-            &name,
-            &id,
-            settings.lease_duration_seconds,
-        )
-        .await
-        .map_err(lease_err)?;
-        readiness.set_standing_by(true);
-        info!(lease = %format!("{ns}/{name}"), identity = %id, "standing by for the leader Lease");
-        loop {
-            if *election.leading.borrow_and_update() {
-                break;
-            }
-            tokio::select! {
-                changed = election.leading.changed() => {
-                    if changed.is_err() {
-                        return Err(RunError::LostLease);
-                    }
-                }
-                _ = &mut term => {
-                    info!("signal received while standing by; exiting");
-                    let _ = election.release(SHUTDOWN_GRACE).await;
-                    return Ok(());
-                }
-            }
-        }
-        info!(lease = %format!("{ns}/{name}"), "leading");
-        metrics.set_leader(true);
-        readiness.set_standing_by(false);
-        lease = Some(election);
-    } else {
-        metrics.set_leader(true);
-    }
-
     let streaming = controller::cache::detect_streaming_lists(&client, "kube-system").await;
     info!(
         streaming_lists = streaming,
@@ -276,7 +230,8 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
     let mut rst_stores: Vec<Store<Restore>> = Vec::new();
     let mut rst_states = Vec::new();
     let mut shared_caches = Vec::new();
-    // Every controller and the shared caches' watches, as one list of futures of one type.
+    let mut drives = controller::cache::Drives::new(stop_rx.clone());
+    // Every controller, as one list of futures of one type.
     let mut runs: Vec<futures::future::BoxFuture<'_, ()>> = Vec::new();
     for ns in &namespaces {
         let stopping = || {
@@ -285,15 +240,18 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
                 let _ = rx.wait_for(|stop| *stop).await;
             }
         };
-        let (shared, drive) = controller::SharedCaches::new(&client, ns.as_deref(), stopping);
-        runs.push(drive.boxed());
-        let shared = Arc::new(shared);
+        let shared = Arc::new(controller::SharedCaches::new(
+            &client,
+            ns.as_deref(),
+            &mut drives,
+        ));
         shared_caches.push(shared.clone());
         let shutdown = stopping();
         let (store, state, fut) = controller::ward_service::controller(
             ctx.clone(),
             shared.clone(),
             ns.as_deref(),
+            &mut drives,
             shutdown,
         );
         stores.push(store);
@@ -304,6 +262,7 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
             ctx.clone(),
             shared.clone(),
             ns.as_deref(),
+            &mut drives,
             shutdown,
         );
         dc_stores.push(store);
@@ -314,14 +273,20 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
             ctx.clone(),
             shared.clone(),
             ns.as_deref(),
+            &mut drives,
             shutdown,
         );
         bp_stores.push(store);
         bp_states.push(state);
         runs.push(fut.boxed());
         let shutdown = stopping();
-        let (store, state, fut) =
-            controller::restore::controller(ctx.clone(), shared.clone(), ns.as_deref(), shutdown);
+        let (store, state, fut) = controller::restore::controller(
+            ctx.clone(),
+            shared.clone(),
+            ns.as_deref(),
+            &mut drives,
+            shutdown,
+        );
         rst_stores.push(store);
         rst_states.push(state);
         runs.push(fut.boxed());
@@ -405,6 +370,55 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
         sync_readiness.set_synced(true);
         info!("caches synced");
     });
+    // Every cache runs from here on, a standby's too: on taking the Lease,
+    // the controllers start from caches already complete and current.
+    tokio::spawn(drives.run());
+
+    // Leader election: wait for the lease (standing by) or for a signal.
+    let mut lease = None;
+    if settings.leader_election {
+        let (ns, name) = (settings.lease_namespace(), settings.lease_name.clone());
+        let lease_err = |source| RunError::Lease {
+            namespace: ns.clone(),
+            name: name.clone(),
+            source,
+        };
+        let id = identity();
+        let mut election = leader::start(
+            client.clone(),
+            &ns,
+            &name,
+            &id,
+            settings.lease_duration_seconds,
+        )
+        .await
+        .map_err(lease_err)?;
+        info!(lease = %format!("{ns}/{name}"), identity = %id, "standing by for the leader Lease");
+        loop {
+            if *election.leading.borrow_and_update() {
+                break;
+            }
+            tokio::select! {
+                changed = election.leading.changed() => {
+                    if changed.is_err() {
+                        return Err(RunError::LostLease);
+                    }
+                }
+                _ = &mut term => {
+                    info!("signal received while standing by; exiting");
+                    let _ = stop_tx.send(true);
+                    let _ = election.release(SHUTDOWN_GRACE).await;
+                    return Ok(());
+                }
+            }
+        }
+        info!(lease = %format!("{ns}/{name}"), "leading");
+        metrics.set_leader(true);
+        lease = Some(election);
+    } else {
+        metrics.set_leader(true);
+    }
+
     let mut controllers = Box::pin(join_all(runs));
 
     // Run until a signal, the lease is lost, or the controllers stop.

@@ -723,39 +723,43 @@ pub fn backup_health(
 
 /// The BackupPolicy controller for one namespace (or all): its caches and
 /// the future that runs it until `shutdown` completes.
-pub fn controller(
+pub fn controller<S>(
     ctx: Arc<Context>,
     shared: Arc<SharedCaches>,
     namespace: Option<&str>,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    drives: &mut cache::Drives,
+    shutdown: S,
 ) -> (
     Store<BackupPolicy>,
     Arc<State>,
-    impl std::future::Future<Output = ()>,
-) {
+    impl std::future::Future<Output = ()> + use<S>,
+)
+where
+    S: std::future::Future<Output = ()> + Send + Sync + 'static,
+{
     let client = ctx.client.clone();
     let children =
         || watcher::Config::default().labels(&labels::child_selector(labels::COMPONENT_BACKUP));
     let bp_store = shared.backup_policies.store();
     let policies = shared.backup_policies.subscribe();
-    let (cron_jobs, cron_job_events) = cache::cached(
+    let (cron_jobs, cron_job_events) = drives.cached(
         cache::api_for::<CronJob>(&client, namespace),
         children(),
         cache::slim,
     );
-    let (jobs, job_events) = cache::cached(
+    let (jobs, job_events) = drives.cached(
         cache::api_for::<Job>(&client, namespace),
         children(),
         cache::slim,
     );
-    let (pods, pod_events) = cache::cached(
+    let (pods, pod_events) = drives.cached(
         cache::api_for::<Pod>(&client, namespace),
         children(),
         pod_result,
     );
-    let (secret_events, ws_events) = (shared.secrets.subscribe(), shared.ward_services.subscribe());
+    let (secret_events, ws_events) = (shared.secrets.changes(), shared.ward_services.changes());
     // Claims by metadata only: a PVC destination's existence.
-    let (claims, claim_events) = cache::cached(
+    let (claims, claim_events) = drives.cached(
         cache::api_for::<PartialObjectMeta<PersistentVolumeClaim>>(&client, namespace),
         watcher::Config::default(),
         cache::slim,

@@ -484,16 +484,20 @@ pub fn ready_counts(store: &Store<DataConnector>) -> Vec<(ReadyLabels, i64)> {
 
 /// The DataConnector controller for one namespace (or all): its caches and
 /// the future that runs it until `shutdown` completes.
-pub fn controller(
+pub fn controller<S>(
     ctx: Arc<Context>,
     shared: Arc<SharedCaches>,
     namespace: Option<&str>,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    drives: &mut cache::Drives,
+    shutdown: S,
 ) -> (
     Store<DataConnector>,
     Arc<State>,
-    impl std::future::Future<Output = ()>,
-) {
+    impl std::future::Future<Output = ()> + use<S>,
+)
+where
+    S: std::future::Future<Output = ()> + Send + Sync + 'static,
+{
     let client = ctx.client.clone();
     let children =
         || watcher::Config::default().labels(&labels::child_selector(labels::COMPONENT_CONNECTOR));
@@ -503,55 +507,55 @@ pub fn controller(
     let dc_store = shared.connectors.store();
     let connectors = shared.connectors.subscribe();
 
-    let (service_accounts, sa_events) = cache::cached(
+    let (service_accounts, sa_events) = drives.cached(
         cache::api_for::<ServiceAccount>(&client, namespace),
         children(),
         cache::child,
     );
-    let (config_maps, cm_events) = cache::cached(
+    let (config_maps, cm_events) = drives.cached(
         cache::api_for::<ConfigMap>(&client, namespace),
         children(),
         cache::child,
     );
-    let (services, svc_events) = cache::cached(
+    let (services, svc_events) = drives.cached(
         cache::api_for::<Service>(&client, namespace),
         children(),
         cache::child,
     );
-    let (deployments, deploy_events) = cache::cached(
+    let (deployments, deploy_events) = drives.cached(
         cache::api_for::<Deployment>(&client, namespace),
         children(),
         cache::child,
     );
-    let (network_policies, np_events) = cache::cached(
+    let (network_policies, np_events) = drives.cached(
         cache::api_for::<NetworkPolicy>(&client, namespace),
         children(),
         cache::child,
     );
-    let (pvcs, pvc_events) = cache::cached(
+    let (pvcs, pvc_events) = drives.cached(
         cache::api_for::<PersistentVolumeClaim>(&client, namespace),
         children(),
         cache::slim,
     );
-    let (cron_jobs, cron_job_events) = cache::cached(
+    let (cron_jobs, cron_job_events) = drives.cached(
         cache::api_for::<CronJob>(&client, namespace),
         children(),
         cache::slim,
     );
-    let (jobs, job_events) = cache::cached(
+    let (jobs, job_events) = drives.cached(
         cache::api_for::<Job>(&client, namespace),
         sync_children(),
         cache::slim,
     );
-    let (sync_pods, pod_events) = cache::cached(
+    let (sync_pods, pod_events) = drives.cached(
         cache::api_for::<Pod>(&client, namespace),
         sync_children(),
         sync_pod_result,
     );
     let (secret_events, ns_events, ws_events) = (
-        shared.secrets.subscribe(),
-        shared.namespaces.subscribe(),
-        shared.ward_services.subscribe(),
+        shared.secrets.changes(),
+        shared.namespaces.changes(),
+        shared.ward_services.changes(),
     );
 
     let state = Arc::new(State {

@@ -542,16 +542,20 @@ pub fn ready_counts(store: &Store<WardService>) -> Vec<(ReadyLabels, i64)> {
 /// The WardService controller for one namespace (or all): its caches and the
 /// future that runs it until `shutdown` completes (then it finishes the
 /// reconciles in flight).
-pub fn controller(
+pub fn controller<S>(
     ctx: Arc<Context>,
     shared: Arc<SharedCaches>,
     namespace: Option<&str>,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    drives: &mut cache::Drives,
+    shutdown: S,
 ) -> (
     Store<WardService>,
     Arc<State>,
-    impl std::future::Future<Output = ()>,
-) {
+    impl std::future::Future<Output = ()> + use<S>,
+)
+where
+    S: std::future::Future<Output = ()> + Send + Sync + 'static,
+{
     let client = ctx.client.clone();
     let children = || {
         watcher::Config::default().labels(&labels::child_selector(labels::COMPONENT_WARD_SERVICE))
@@ -559,55 +563,55 @@ pub fn controller(
     let ws_store = shared.ward_services.store();
     let wards = shared.ward_services.subscribe();
 
-    let (service_accounts, sa_events) = cache::cached(
+    let (service_accounts, sa_events) = drives.cached(
         cache::api_for::<ServiceAccount>(&client, namespace),
         children(),
         cache::child,
     );
-    let (config_maps, cm_events) = cache::cached(
+    let (config_maps, cm_events) = drives.cached(
         cache::api_for::<ConfigMap>(&client, namespace),
         children(),
         cache::child,
     );
-    let (pvcs, pvc_events) = cache::cached(
+    let (pvcs, pvc_events) = drives.cached(
         cache::api_for::<PersistentVolumeClaim>(&client, namespace),
         children(),
         cache::slim,
     );
-    let (services, svc_events) = cache::cached(
+    let (services, svc_events) = drives.cached(
         cache::api_for::<Service>(&client, namespace),
         children(),
         cache::child,
     );
-    let (deployments, deploy_events) = cache::cached(
+    let (deployments, deploy_events) = drives.cached(
         cache::api_for::<Deployment>(&client, namespace),
         children(),
         cache::child,
     );
-    let (network_policies, np_events) = cache::cached(
+    let (network_policies, np_events) = drives.cached(
         cache::api_for::<NetworkPolicy>(&client, namespace),
         children(),
         cache::child,
     );
-    let (pdbs, pdb_events) = cache::cached(
+    let (pdbs, pdb_events) = drives.cached(
         cache::api_for::<PodDisruptionBudget>(&client, namespace),
         children(),
         cache::child,
     );
-    let (hpas, hpa_events) = cache::cached(
+    let (hpas, hpa_events) = drives.cached(
         cache::api_for::<HorizontalPodAutoscaler>(&client, namespace),
         children(),
         cache::child,
     );
-    let (ingresses, ingress_events) = cache::cached(
+    let (ingresses, ingress_events) = drives.cached(
         cache::api_for::<Ingress>(&client, namespace),
         children(),
         cache::child,
     );
     let (secret_events, ns_events, dc_events) = (
-        shared.secrets.subscribe(),
-        shared.namespaces.subscribe(),
-        shared.connectors.subscribe(),
+        shared.secrets.changes(),
+        shared.namespaces.changes(),
+        shared.connectors.changes(),
     );
 
     let state = Arc::new(State {
