@@ -18,7 +18,7 @@
 #   WARDOPS_TESTENV_TIMEOUT         seconds to wait for each step (default 120)
 #   Size and limits (tests/controlplane/README.md): WARDOPS_TESTENV_SERVICE_CIDR,
 #   _POD_CIDR, _NODES, _ISOLATED_NODES, _MAX_PODS, _KCM_QPS, _KCM_BURST,
-#   _MAX_REQUESTS_INFLIGHT, _MAX_MUTATING_REQUESTS_INFLIGHT
+#   _MAX_REQUESTS_INFLIGHT, _MAX_MUTATING_REQUESTS_INFLIGHT, _ETCD_QUOTA_BYTES
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -45,6 +45,9 @@ kcm_qps=${WARDOPS_TESTENV_KCM_QPS:-20}
 kcm_burst=${WARDOPS_TESTENV_KCM_BURST:-30}
 max_inflight=${WARDOPS_TESTENV_MAX_REQUESTS_INFLIGHT:-400}
 max_mutating=${WARDOPS_TESTENV_MAX_MUTATING_REQUESTS_INFLIGHT:-200}
+# etcd's database size limit, at etcd's default (2 GiB); a country (16,000 wards,
+# converged twice in one run) needs more.
+etcd_quota=${WARDOPS_TESTENV_ETCD_QUOTA_BYTES:-2147483648}
 
 log() { printf '[up] %s\n' "$*" >&2; }
 die() { printf '[up] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -303,6 +306,7 @@ start etcd "$bin/etcd" \
   --initial-advertise-peer-urls "http://$host:$etcd_peer_port" \
   --initial-cluster "wardops-testenv=http://$host:$etcd_peer_port" \
   --unsafe-no-fsync \
+  --quota-backend-bytes "$etcd_quota" \
   --log-level warn
 etcd_health() { curl -fsS --max-time 3 "http://$host:$etcd_port/health" | grep -q '"health":"true"'; }
 wait_for "etcd health" etcd etcd_health

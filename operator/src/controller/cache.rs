@@ -414,12 +414,11 @@ where
             if let Ok(mut s) = subscribers.lock() {
                 s.push(tx);
             }
-            let held: Vec<K> = if replay {
-                store.state().iter().map(|o| o.as_ref().clone()).collect()
-            } else {
-                Vec::new()
-            };
-            futures::stream::iter(held).chain(rx)
+            // Shared handles, each object copied only as the controller takes it.
+            let held = if replay { store.state() } else { Vec::new() };
+            futures::stream::iter(held)
+                .map(|obj| obj.as_ref().clone())
+                .chain(rx)
         })
         .flatten()
         .map(Ok)
