@@ -827,7 +827,6 @@ async fn measure(c: &Client, binary: &Path, wards: usize, tag: &str) -> Result<F
         "{tag}: converged in {converge:.1?}; failover SIGTERM {:.2?} s, SIGKILL {:.2} s",
         failover.0, failover.1
     );
-    delete_city(c, wards).await?;
     Ok(Figures {
         ready_after_start,
         rss_empty,
@@ -944,6 +943,7 @@ async fn main() -> Result<()> {
     let mut runs = Vec::new();
     if let Some(b) = &baseline {
         runs.push(("baseline", measure(&c, b, wards, "baseline").await?));
+        delete_city(&c, wards).await?;
     }
     runs.push(("wardops", measure(&c, &under_test, wards, "wardops").await?));
 
