@@ -192,8 +192,8 @@ where
 
 /// A cache of `api` (filtered by `config`), each object passed through
 /// `trim` (an `Api<PartialObjectMeta<K>>` lists and watches metadata only), and the stream of changed objects that keeps it current (the
-/// controller polls it, and reconciles on what it yields).
-pub fn cached<K>(
+/// [`Shared`] cache's run polls it, and hands on what it yields).
+fn cached<K>(
     api: Api<K>,
     config: watcher::Config,
     trim: fn(&mut K),
@@ -280,17 +280,24 @@ impl Drives {
         }
     }
 
+    /// A future that completes at the stop: what a controller made beside
+    /// these caches shuts down on.
+    pub fn stopping(
+        &self,
+    ) -> impl std::future::Future<Output = ()> + Send + Sync + 'static + use<> {
+        let mut stop = self.stop.clone();
+        async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        }
+    }
+
     /// A [`Shared`] cache of `api` (filtered by `config`, each object passed
     /// through `trim`), kept current once [`Drives::run`] runs.
     pub fn shared<K>(&mut self, api: Api<K>, config: watcher::Config, trim: fn(&mut K)) -> Shared<K>
     where
         K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     {
-        let mut stop = self.stop.clone();
-        let stopping = async move {
-            let _ = stop.wait_for(|stop| *stop).await;
-        };
-        let (shared, drive) = Shared::new(api, config, trim, stopping);
+        let (shared, drive) = Shared::new(api, config, trim, self.stopping());
         self.drives.push(drive.boxed());
         shared
     }

@@ -230,23 +230,17 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
     let mut rst_stores: Vec<Store<Restore>> = Vec::new();
     let mut rst_states = Vec::new();
     let mut shared_caches = Vec::new();
-    let mut drives = controller::cache::Drives::new(stop_rx.clone());
+    let mut drives = controller::cache::Drives::new(stop_rx);
     // Every controller, as one list of futures of one type.
     let mut runs: Vec<futures::future::BoxFuture<'_, ()>> = Vec::new();
     for ns in &namespaces {
-        let stopping = || {
-            let mut rx = stop_rx.clone();
-            async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            }
-        };
         let shared = Arc::new(controller::SharedCaches::new(
             &client,
             ns.as_deref(),
             &mut drives,
         ));
         shared_caches.push(shared.clone());
-        let shutdown = stopping();
+        let shutdown = drives.stopping();
         let (store, state, fut) = controller::ward_service::controller(
             ctx.clone(),
             shared.clone(),
@@ -257,7 +251,7 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
         stores.push(store);
         states.push(state);
         runs.push(fut.boxed());
-        let shutdown = stopping();
+        let shutdown = drives.stopping();
         let (store, state, fut) = controller::data_connector::controller(
             ctx.clone(),
             shared.clone(),
@@ -268,7 +262,7 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
         dc_stores.push(store);
         dc_states.push(state);
         runs.push(fut.boxed());
-        let shutdown = stopping();
+        let shutdown = drives.stopping();
         let (store, state, fut) = controller::backup_policy::controller(
             ctx.clone(),
             shared.clone(),
@@ -279,7 +273,7 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
         bp_stores.push(store);
         bp_states.push(state);
         runs.push(fut.boxed());
-        let shutdown = stopping();
+        let shutdown = drives.stopping();
         let (store, state, fut) = controller::restore::controller(
             ctx.clone(),
             shared.clone(),
