@@ -24,7 +24,7 @@
 //! baseline (its ratio is a goal at 1,000 wards; a country's run reports the
 //! absolute time).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,23 +33,20 @@ use anyhow::{Context, Result, bail};
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 use wardops::api::WardService;
 use wardops_tests::{client, free_port, http_get, kubeconfig, repo_root, state_dir};
 
 const NAMESPACES: usize = 10;
+/// How long an operator may take to sync its caches.
+const READY_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long a convergence may take: 10 minutes, or 0.3 s per ward for a
 /// country (80 minutes for 16,000 wards; one attempt on 2 cores had created
 /// two thirds of their Deployments after 33 minutes).
 fn converge_timeout(wards: usize) -> Duration {
     Duration::from_secs_f64((wards as f64 * 0.3).max(600.0))
-}
-/// How often convergence is polled (each poll lists every Deployment or
-/// WardService): every 0.5 s per 1,000 wards, so that at any size the polls
-/// cost the API server about the same share of its time.
-fn poll_interval(wards: usize) -> Duration {
-    Duration::from_millis(500) * (wards / 1000).max(1) as u32
 }
 /// The idle window: `WARDOPS_BENCH_IDLE_SECONDS`, default 300 (5 minutes,
 /// shorter than the operator's safety-net resync of an hour, so an idle
@@ -191,9 +188,11 @@ impl Operator {
         })
     }
 
+    /// Waits until its caches are synced (10 minutes at most: a country's
+    /// first listing after a restart is 16,000 WardServices and their children).
     async fn wait_ready(&mut self) -> Result<Duration> {
         let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(120) {
+        while start.elapsed() < READY_TIMEOUT {
             if http_get(&self.readyz).is_some_and(|(code, _)| code == 200) {
                 return Ok(start.elapsed());
             }
@@ -202,7 +201,7 @@ impl Operator {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        bail!("operator not ready after 120 s")
+        bail!("operator not ready after {READY_TIMEOUT:?}")
     }
 
     /// Waits until this replica holds the Lease (its `wardops_leader` gauge).
@@ -624,39 +623,21 @@ async fn raw_baseline(c: &Client, wards: usize) -> Result<(Duration, f64)> {
         .buffer_unordered(16)
         .try_collect::<Vec<_>>()
         .await?;
-    loop {
-        let mut available = 0;
-        for n in 0..NAMESPACES {
-            let list = Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(
-                c.clone(),
-                &format!("bench-city-{n}"),
-            )
-            .list(&ListParams::default())
-            .await?;
-            available += list
-                .items
-                .iter()
-                .filter(|d| {
-                    let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-                    d.status
-                        .as_ref()
-                        .and_then(|s| s.available_replicas)
-                        .unwrap_or(0)
-                        >= want
-                })
-                .count();
-        }
-        if available == deployments {
-            break;
-        }
-        if start.elapsed() > converge_timeout(wards) {
-            bail!(
-                "raw baseline: {available} of {deployments} Deployments available after {:?}",
-                converge_timeout(wards)
-            );
-        }
-        tokio::time::sleep(poll_interval(wards)).await;
-    }
+    wait_all(
+        c,
+        deployments,
+        |d: &k8s_openapi::api::apps::v1::Deployment| {
+            let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+            d.status
+                .as_ref()
+                .and_then(|s| s.available_replicas)
+                .unwrap_or(0)
+                >= want
+        },
+        "raw baseline: Deployments available",
+        || {},
+    )
+    .await?;
     let took = start.elapsed();
     let cpu = control_plane_cpu() - cpu_before;
     eprintln!("raw baseline: {took:.1?}, control plane {cpu:.1} CPU s");
@@ -674,25 +655,64 @@ fn fmt_requests(r: &BTreeMap<String, usize>, per: usize) -> String {
     format!("{:.1} ({})", total as f64 / per, parts.join(", "))
 }
 
-async fn ready_count(c: &Client) -> Result<usize> {
-    let mut ready = 0;
-    for n in 0..NAMESPACES {
-        let list = Api::<WardService>::namespaced(c.clone(), &format!("bench-city-{n}"))
-            .list(&ListParams::default())
-            .await?;
-        ready += list
-            .items
+fn is_ready(ws: &WardService) -> bool {
+    ws.status.as_ref().is_some_and(|s| {
+        s.conditions
             .iter()
-            .filter(|ws| {
-                ws.status.as_ref().is_some_and(|s| {
-                    s.conditions
-                        .iter()
-                        .any(|c| c.type_ == "Ready" && c.status == "True")
-                })
-            })
-            .count();
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+    })
+}
+
+/// Waits until `count` objects of kind `K` in the bench namespaces are
+/// `done`, calling `sample` every second meanwhile. It watches them: a list
+/// per poll would cost a country's API server (16,000 objects a list) more
+/// than the operator does, and both runs wait the same way.
+async fn wait_all<K>(
+    c: &Client,
+    count: usize,
+    done: impl Fn(&K) -> bool,
+    what: &str,
+    mut sample: impl FnMut(),
+) -> Result<()>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + 'static,
+{
+    let timeout = converge_timeout(count);
+    let mut finished = HashSet::new();
+    let changes = watcher(Api::<K>::all(c.clone()), watcher::Config::default())
+        .default_backoff()
+        .touched_objects();
+    let mut changes = std::pin::pin!(changes);
+    let deadline = tokio::time::sleep(timeout);
+    let mut deadline = std::pin::pin!(deadline);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    while finished.len() < count {
+        tokio::select! {
+            change = changes.next() => match change {
+                Some(Ok(obj)) => {
+                    let key = (obj.namespace().unwrap_or_default(), obj.name_any());
+                    if !key.0.starts_with("bench-city-") {
+                        continue;
+                    }
+                    if done(&obj) {
+                        finished.insert(key);
+                    } else {
+                        finished.remove(&key);
+                    }
+                }
+                Some(Err(e)) => eprintln!("{what}: watch: {e}"),
+                None => bail!("{what}: the watch ended"),
+            },
+            _ = tick.tick() => sample(),
+            _ = &mut deadline => bail!("{what}: {} of {count} after {timeout:?}", finished.len()),
+        }
     }
-    Ok(ready)
+    Ok(())
 }
 
 /// Deletes the bench namespaces and waits until they are gone (5 minutes, or
@@ -771,18 +791,13 @@ async fn measure(c: &Client, binary: &Path, wards: usize, tag: &str) -> Result<F
         .await?;
     let mut rss_peak: f64 = 0.0;
     let mut anon_peak: f64 = 0.0;
-    loop {
+    let what = format!("{tag}: WardServices Ready");
+    wait_all(c, wards, is_ready, &what, || {
         let (rss, _, anon) = op.rss();
         rss_peak = rss_peak.max(rss);
         anon_peak = anon_peak.max(anon);
-        if ready_count(c).await? == wards {
-            break;
-        }
-        if start.elapsed() > converge_timeout(wards) {
-            bail!("{tag}: not converged after {:?}", converge_timeout(wards));
-        }
-        tokio::time::sleep(poll_interval(wards)).await;
-    }
+    })
+    .await?;
     let converge = start.elapsed();
     let converge_cpu = (op.cpu() - cpu_before.0, control_plane_cpu() - cpu_before.1);
     eprintln!(
