@@ -390,6 +390,27 @@ async fn reconcile_inner(r: &Restore, state: &State) -> Result<Action, Error> {
 }
 
 /// The restore container's end, once its pod ended.
+/// Keeps of a ward's pod only what a restore reads: its identity and the
+/// WardService it runs (its instance label). The cache holds one per ward, a
+/// country's 16,000 included; their other labels, annotations and owner
+/// reference were about half of each.
+fn ward_pod(pod: &mut PartialObjectMeta<Pod>) {
+    let meta = &mut pod.metadata;
+    let ward = meta
+        .labels
+        .as_mut()
+        .and_then(|l| l.remove_entry(labels::INSTANCE_LABEL));
+    *meta = ObjectMeta {
+        name: meta.name.take(),
+        namespace: meta.namespace.take(),
+        uid: meta.uid.take(),
+        resource_version: meta.resource_version.take(),
+        deletion_timestamp: meta.deletion_timestamp.take(),
+        labels: ward.map(|entry| [entry].into()),
+        ..ObjectMeta::default()
+    };
+}
+
 fn terminated(pod: &Pod) -> Option<&ContainerStateTerminated> {
     results::ended(pod, RESTORE_CONTAINER, false)
 }
@@ -571,7 +592,7 @@ where
     let (ward_pods, ward_pod_events) = drives.cached(
         cache::api_for::<PartialObjectMeta<Pod>>(&client, namespace),
         watcher::Config::default().labels(&labels::child_selector(labels::COMPONENT_WARD_SERVICE)),
-        cache::slim,
+        ward_pod,
     );
     let (claims, claim_events) = drives.cached(
         cache::api_for::<PartialObjectMeta<PersistentVolumeClaim>>(&client, namespace),
@@ -662,6 +683,33 @@ mod tests {
     use super::reason::*;
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_ward_pod_is_cached_as_its_identity_and_ward() {
+        let mut pod: PartialObjectMeta<Pod> = serde_json::from_value(json!({
+            "apiVersion": "meta.k8s.io/v1",
+            "kind": "PartialObjectMetadata",
+            "metadata": {
+                "name": "ws-1-6d9f-abcde", "namespace": "ward-1", "uid": "u-1",
+                "resourceVersion": "42", "generateName": "ws-1-6d9f-",
+                "labels": {(labels::INSTANCE_LABEL): "ws-1", "pod-template-hash": "6d9f"},
+                "annotations": {"wardops.io/config-hash": "abc"},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                     "name": "ws-1-6d9f", "uid": "rs-1"}],
+                "finalizers": ["example.com/keep"],
+            },
+        }))
+        .unwrap();
+        ward_pod(&mut pod);
+        let meta = serde_json::to_value(&pod.metadata).unwrap();
+        assert_eq!(
+            meta,
+            json!({
+                "name": "ws-1-6d9f-abcde", "namespace": "ward-1", "uid": "u-1",
+                "resourceVersion": "42", "labels": {(labels::INSTANCE_LABEL): "ws-1"},
+            })
+        );
+    }
 
     #[test]
     fn reasons_are_camel_case() {
