@@ -664,9 +664,9 @@ fn is_ready(ws: &WardService) -> bool {
 }
 
 /// Waits until `count` objects of kind `K` in the bench namespaces are
-/// `done`, calling `sample` every second meanwhile. It watches them: a list
-/// per poll would cost a country's API server (16,000 objects a list) more
-/// than the operator does, and both runs wait the same way.
+/// `done`, calling `sample` every second meanwhile. It watches them, where
+/// listing them all every few seconds would be a load of its own at a
+/// country's size (16,000 objects a list); both runs wait the same way.
 async fn wait_all<K>(
     c: &Client,
     count: usize,

@@ -389,11 +389,10 @@ async fn reconcile_inner(r: &Restore, state: &State) -> Result<Action, Error> {
     }
 }
 
-/// The restore container's end, once its pod ended.
 /// Keeps of a ward's pod only what a restore reads: its identity and the
-/// WardService it runs (its instance label). The cache holds one per ward, a
-/// country's 16,000 included; their other labels, annotations and owner
-/// reference were about half of each.
+/// WardService it runs (its instance label). The cache holds one per ward (a
+/// country's 16,000); the rest of their metadata (other labels, annotations,
+/// owner reference) no reconcile reads.
 fn ward_pod(pod: &mut PartialObjectMeta<Pod>) {
     let meta = &mut pod.metadata;
     let ward = meta
@@ -411,6 +410,7 @@ fn ward_pod(pod: &mut PartialObjectMeta<Pod>) {
     };
 }
 
+/// The restore container's end, once its pod ended.
 fn terminated(pod: &Pod) -> Option<&ContainerStateTerminated> {
     results::ended(pod, RESTORE_CONTAINER, false)
 }
