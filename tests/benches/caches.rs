@@ -37,6 +37,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 use wardops::api::WardService;
+use wardops_tests::ward::ready_state;
 use wardops_tests::{client, free_port, http_get, kubeconfig, repo_root, state_dir};
 
 const NAMESPACES: usize = 10;
@@ -87,8 +88,12 @@ fn ward_service(i: usize) -> WardService {
     )
 }
 
+/// The namespaces of the bench's city: `bench-city-0` and so on.
+const NAMESPACE_PREFIX: &str = "bench-city-";
+
+/// The namespace of the i-th WardService.
 fn namespace_of(i: usize) -> String {
-    format!("bench-city-{}", i % NAMESPACES)
+    format!("{NAMESPACE_PREFIX}{}", i % NAMESPACES)
 }
 
 async fn ensure_namespace(c: &Client, name: &str, labels: Value) -> Result<()> {
@@ -538,7 +543,7 @@ async fn raw_baseline(c: &Client, wards: usize) -> Result<(Duration, f64)> {
     for n in 0..NAMESPACES {
         ensure_namespace(
             c,
-            &format!("bench-city-{n}"),
+            &namespace_of(n),
             json!({"wardops.io/classification": "confidential"}),
         )
         .await?;
@@ -551,7 +556,7 @@ async fn raw_baseline(c: &Client, wards: usize) -> Result<(Duration, f64)> {
                 )
             })
             .collect();
-        let ns = format!("bench-city-{n}");
+        let ns = namespace_of(n);
         let mut render = Command::new(repo_root().join("target/release/wardops"));
         render
             .args(["render", "-f", "-", "-n", &ns])
@@ -656,11 +661,7 @@ fn fmt_requests(r: &BTreeMap<String, usize>, per: usize) -> String {
 }
 
 fn is_ready(ws: &WardService) -> bool {
-    ws.status.as_ref().is_some_and(|s| {
-        s.conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True")
-    })
+    ready_state(ws).is_some_and(|(status, _)| status == "True")
 }
 
 /// Waits until `count` objects of kind `K` in the bench namespaces are
@@ -696,7 +697,7 @@ where
             change = changes.next() => match change {
                 Some(Ok(obj)) => {
                     let key = (obj.namespace().unwrap_or_default(), obj.name_any());
-                    if !key.0.starts_with("bench-city-") {
+                    if !key.0.starts_with(NAMESPACE_PREFIX) {
                         continue;
                     }
                     if done(&obj) {
@@ -721,15 +722,13 @@ async fn delete_city(c: &Client, wards: usize) -> Result<()> {
     let timeout = Duration::from_secs_f64((wards as f64 * 0.1).max(300.0));
     let nss = Api::<Namespace>::all(c.clone());
     for n in 0..NAMESPACES {
-        let _ = nss
-            .delete(&format!("bench-city-{n}"), &DeleteParams::default())
-            .await;
+        let _ = nss.delete(&namespace_of(n), &DeleteParams::default()).await;
     }
     let start = Instant::now();
     while start.elapsed() < timeout {
         let mut left = 0;
         for n in 0..NAMESPACES {
-            if nss.get_opt(&format!("bench-city-{n}")).await?.is_some() {
+            if nss.get_opt(&namespace_of(n)).await?.is_some() {
                 left += 1;
             }
         }
@@ -773,7 +772,7 @@ async fn measure(c: &Client, binary: &Path, wards: usize, tag: &str) -> Result<F
     for n in 0..NAMESPACES {
         ensure_namespace(
             c,
-            &format!("bench-city-{n}"),
+            &namespace_of(n),
             json!({"wardops.io/classification": "confidential"}),
         )
         .await?;
@@ -811,7 +810,7 @@ async fn measure(c: &Client, binary: &Path, wards: usize, tag: &str) -> Result<F
 
     // Idle, with reconciles forced by unrelated label changes on watched children.
     let offset = audit_offset();
-    let cms = Api::<ConfigMap>::namespaced(c.clone(), "bench-city-0");
+    let cms = Api::<ConfigMap>::namespaced(c.clone(), &namespace_of(0));
     for round in 0..3 {
         for i in (0..wards).filter(|i| i % NAMESPACES == 0).take(10) {
             let patch =
