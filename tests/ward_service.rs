@@ -81,6 +81,15 @@ async fn create_makes_children_and_becomes_ready() -> Result<()> {
             .map(|e| (&e.reason, &e.reporting_component))
             .collect::<Vec<_>>()
     );
+    // A new WardService's first rollout is in its status, not an Event.
+    assert!(
+        !events
+            .items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("RollingOut")
+                && e.reporting_component.as_deref() == Some("wardops")),
+        "a RollingOut Event for a new WardService"
+    );
     Ok(())
 }
 

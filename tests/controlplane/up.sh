@@ -19,6 +19,8 @@
 #   Size and limits (tests/controlplane/README.md): WARDOPS_TESTENV_SERVICE_CIDR,
 #   _POD_CIDR, _NODES, _ISOLATED_NODES, _MAX_PODS, _KCM_QPS, _KCM_BURST,
 #   _MAX_REQUESTS_INFLIGHT, _MAX_MUTATING_REQUESTS_INFLIGHT, _ETCD_QUOTA_BYTES
+#   WARDOPS_TESTENV_PROFILING       true: kube-apiserver, the controller-manager
+#                                   and the scheduler serve /debug/pprof (default false)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -48,9 +50,13 @@ max_mutating=${WARDOPS_TESTENV_MAX_MUTATING_REQUESTS_INFLIGHT:-200}
 # etcd's database size limit, at etcd's default (2 GiB); a country (16,000 wards,
 # converged twice in one run) needs more.
 etcd_quota=${WARDOPS_TESTENV_ETCD_QUOTA_BYTES:-2147483648}
+# Go's profiler endpoints, off unless asked for (to see where a benchmark's
+# control-plane CPU goes).
+profiling=${WARDOPS_TESTENV_PROFILING:-false}
 
 log() { printf '[up] %s\n' "$*" >&2; }
 die() { printf '[up] ERROR: %s\n' "$*" >&2; exit 1; }
+[[ $profiling == true || $profiling == false ]] || die "WARDOPS_TESTENV_PROFILING must be true or false, not '$profiling'"
 
 # --- binaries -----------------------------------------------------------------
 # build.sh has no lock of its own: serialise concurrent up.sh runs around it.
@@ -350,7 +356,7 @@ start kube-apiserver "$bin/kube-apiserver" \
   --shutdown-send-retry-after \
   --max-requests-inflight "$max_inflight" \
   --max-mutating-requests-inflight "$max_mutating" \
-  --profiling=false
+  --profiling="$profiling"
 wait_for "kube-apiserver /readyz" kube-apiserver readyz
 
 # --- controller-manager and scheduler ------------------------------------------
@@ -374,7 +380,7 @@ start kube-controller-manager "$bin/kube-controller-manager" \
   --enable-hostpath-provisioner \
   --kube-api-qps "$kcm_qps" \
   --kube-api-burst "$kcm_burst" \
-  --profiling=false
+  --profiling="$profiling"
 
 need_free_port kube-scheduler "$sched_port"
 mkdir -p "$pki/kube-scheduler-serving"
@@ -386,7 +392,7 @@ start kube-scheduler "$bin/kube-scheduler" \
   --secure-port "$sched_port" \
   --cert-dir "$pki/kube-scheduler-serving" \
   --leader-elect=false \
-  --profiling=false
+  --profiling="$profiling"
 
 # --- kwok -----------------------------------------------------------------------
 need_free_port kwok "$kwok_port"

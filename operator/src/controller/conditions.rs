@@ -77,6 +77,17 @@ pub fn state_of<'a>(conditions: &'a [Condition], type_: &str) -> Option<(&'a str
         .map(|c| (c.status.as_str(), c.reason.as_str()))
 }
 
+/// Whether a change of the `Ready` condition's (status, reason) from `before`
+/// to `after` is published as an Event: every change, except a new
+/// resource's first rollout (no `Ready` before, now `RollingOut`). Its status
+/// already says so, and the Event that follows (`Available`, or a failure's
+/// reason) is the one worth telling: creating a city is one Event per
+/// resource instead of two, 16,000 fewer writes for a country.
+pub fn publish_ready_change(before: Option<(&str, &str)>, after: Option<(&str, &str)>) -> bool {
+    use crate::controller::ward_service::status::reason::ROLLING_OUT;
+    before != after && !(before.is_none() && after.is_some_and(|(_, r)| r == ROLLING_OUT))
+}
+
 /// Ready counts (`true`, `false`, `unknown`) over the `conditions` of each
 /// resource of `kind`, for the resources gauge.
 pub fn ready_counts<'a>(
@@ -103,6 +114,21 @@ mod tests {
 
     fn ts(secs: i64) -> Timestamp {
         Timestamp::from_second(secs).unwrap()
+    }
+
+    #[test]
+    fn a_first_rollout_is_not_an_event_but_every_later_change_is() {
+        use crate::controller::ward_service::status::reason::{AVAILABLE, ROLLING_OUT};
+        let rolling = Some(("False", ROLLING_OUT));
+        let available = Some(("True", AVAILABLE));
+        let failed = Some(("False", "SecretMissing"));
+        assert!(!publish_ready_change(None, rolling));
+        assert!(publish_ready_change(None, available));
+        assert!(publish_ready_change(None, failed));
+        assert!(publish_ready_change(rolling, available));
+        assert!(publish_ready_change(available, rolling));
+        assert!(publish_ready_change(failed, rolling));
+        assert!(!publish_ready_change(available, available));
     }
 
     #[test]

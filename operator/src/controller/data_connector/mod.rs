@@ -412,7 +412,8 @@ async fn apply_children(
 }
 
 /// Writes the status if it changed, and publishes an Event when Ready's
-/// status or reason changed. `url` is set once the gateway is applied;
+/// status or reason changed (not for a first rollout:
+/// `conditions::publish_ready_change`). `url` is set once the gateway is applied;
 /// `fill` sets the other fields (sync results).
 async fn update_status(
     dc: &DataConnector,
@@ -442,7 +443,7 @@ async fn update_status(
 
     let before = conditions::state_of(&old.conditions, READY);
     let after = conditions::state_of(&new.conditions, READY);
-    if before != after
+    if conditions::publish_ready_change(before, after)
         && let Some(ready) = new.conditions.iter().find(|c| c.type_ == READY)
     {
         info!(

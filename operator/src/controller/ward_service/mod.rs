@@ -454,7 +454,8 @@ struct Extras {
     connectors: Vec<ConnectorRef>,
 }
 
-/// Writes the status if it changed, and publishes an Event when Ready's status or reason changed.
+/// Writes the status if it changed, and publishes an Event when Ready's status or
+/// reason changed (not for a first rollout: `conditions::publish_ready_change`).
 async fn update_status(
     ws: &WardService,
     ctx: &Context,
@@ -484,7 +485,7 @@ async fn update_status(
 
     let before = conditions::state_of(&old.conditions, READY);
     let after = conditions::state_of(&new.conditions, READY);
-    if before != after
+    if conditions::publish_ready_change(before, after)
         && let Some(ready) = new.conditions.iter().find(|c| c.type_ == READY)
     {
         info!(
