@@ -654,11 +654,7 @@ async fn update_status(
     apply::patch_status(&ctx.client, bp, &new)
         .await
         .map_err(Error::Status)?;
-    let before = conditions::state_of(&old.conditions, READY);
-    let after = conditions::state_of(&new.conditions, READY);
-    if before != after
-        && let Some(ready) = new.conditions.iter().find(|c| c.type_ == READY)
-    {
+    if let Some(ready) = conditions::ready_to_publish(&old.conditions, &new.conditions) {
         info!(
             kind = KIND,
             namespace = %bp.namespace().unwrap_or_default(),

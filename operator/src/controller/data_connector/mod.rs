@@ -27,7 +27,6 @@ use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 use tracing::{info, warn};
 
-use crate::api::common::condition::READY;
 use crate::api::data_connector::{ConnectorMode, DataConnectorStatus};
 use crate::api::{DataConnector, WardService};
 use crate::controller::apply::{self, ApplyError};
@@ -413,7 +412,7 @@ async fn apply_children(
 
 /// Writes the status if it changed, and publishes an Event when Ready's
 /// status or reason changed (not for a first rollout:
-/// `conditions::publish_ready_change`). `url` is set once the gateway is applied;
+/// `conditions::ready_to_publish`). `url` is set once the gateway is applied;
 /// `fill` sets the other fields (sync results).
 async fn update_status(
     dc: &DataConnector,
@@ -441,11 +440,7 @@ async fn update_status(
         .await
         .map_err(Error::Status)?;
 
-    let before = conditions::state_of(&old.conditions, READY);
-    let after = conditions::state_of(&new.conditions, READY);
-    if conditions::publish_ready_change(before, after)
-        && let Some(ready) = new.conditions.iter().find(|c| c.type_ == READY)
-    {
+    if let Some(ready) = conditions::ready_to_publish(&old.conditions, &new.conditions) {
         info!(
             kind = KIND,
             namespace = %dc.namespace().unwrap_or_default(),

@@ -455,7 +455,7 @@ struct Extras {
 }
 
 /// Writes the status if it changed, and publishes an Event when Ready's status or
-/// reason changed (not for a first rollout: `conditions::publish_ready_change`).
+/// reason changed (not for a first rollout: `conditions::ready_to_publish`).
 async fn update_status(
     ws: &WardService,
     ctx: &Context,
@@ -483,11 +483,7 @@ async fn update_status(
         .await
         .map_err(Error::Status)?;
 
-    let before = conditions::state_of(&old.conditions, READY);
-    let after = conditions::state_of(&new.conditions, READY);
-    if conditions::publish_ready_change(before, after)
-        && let Some(ready) = new.conditions.iter().find(|c| c.type_ == READY)
-    {
+    if let Some(ready) = conditions::ready_to_publish(&old.conditions, &new.conditions) {
         info!(
             kind = KIND,
             namespace = %ws.namespace().unwrap_or_default(),
