@@ -37,6 +37,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 use wardops::api::WardService;
+use wardops_tests::audit;
 use wardops_tests::ward::ready_state;
 use wardops_tests::{client, free_port, http_get, kubeconfig, repo_root, state_dir};
 
@@ -292,14 +293,6 @@ impl Operator {
     }
 }
 
-fn audit_log() -> PathBuf {
-    state_dir().join("logs/audit.log")
-}
-
-fn audit_offset() -> u64 {
-    std::fs::metadata(audit_log()).map(|m| m.len()).unwrap_or(0)
-}
-
 /// CPU seconds (user + system) process `pid` has used; 0 when it is gone.
 fn cpu_seconds(pid: u32) -> f64 {
     // Fields 14 and 15 of /proc/PID/stat, after the command in parentheses,
@@ -332,9 +325,9 @@ fn control_plane_cpu() -> f64 {
 /// The operator's requests since `offset`, by verb and resource, such as
 /// `patch wardservices/status` (watch connections excluded: they are
 /// long-lived streams, counted when opened).
-fn requests_since(offset: u64) -> BTreeMap<String, usize> {
+fn requests_since(offset: u64) -> Result<BTreeMap<String, usize>> {
     let mut by_verb = BTreeMap::new();
-    for v in audit_events_since(offset) {
+    for v in completed_since(offset)? {
         let ua = v["userAgent"].as_str().unwrap_or_default();
         if ua.starts_with("wardops/") {
             let object = &v["objectRef"];
@@ -346,24 +339,15 @@ fn requests_since(offset: u64) -> BTreeMap<String, usize> {
             *by_verb.entry(format!("{verb} {resource}")).or_insert(0) += 1;
         }
     }
-    by_verb
+    Ok(by_verb)
 }
 
-/// The audit events since `offset` at stage ResponseComplete.
-/// Read as bytes: one line that is not UTF-8 must not cost the whole window,
-/// as `read_to_string` would.
-fn audit_events_since(offset: u64) -> Vec<Value> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut bytes = Vec::new();
-    if let Ok(mut f) = std::fs::File::open(audit_log()) {
-        let _ = f.seek(SeekFrom::Start(offset));
-        let _ = f.read_to_end(&mut bytes);
-    }
-    String::from_utf8_lossy(&bytes)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+/// The audit events from audit-log mark `from` on, at stage ResponseComplete.
+fn completed_since(from: u64) -> Result<Vec<Value>> {
+    Ok(audit::events(from, None)?
+        .into_iter()
         .filter(|v| v["stage"] == "ResponseComplete")
-        .collect()
+        .collect())
 }
 
 /// Seconds since the epoch of an audit timestamp (`2026-11-28T05:14:51.123456Z`).
@@ -393,7 +377,7 @@ fn audit_seconds(ts: &str) -> Option<f64> {
 /// completing the operator's patch of the ConfigMap, from the audit log.
 /// Returns the latencies in seconds, sorted.
 async fn reaction(c: &Client, wards: usize, edits: usize) -> Result<Vec<f64>> {
-    let offset = audit_offset();
+    let offset = audit::mark()?;
     let mut edited = Vec::new();
     for k in 0..edits.min(wards) {
         let i = k * wards.max(1) / edits.max(1);
@@ -406,7 +390,7 @@ async fn reaction(c: &Client, wards: usize, edits: usize) -> Result<Vec<f64>> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let events = audit_events_since(offset);
+    let events = completed_since(offset)?;
     let mut latencies = Vec::new();
     for (ns, name) in &edited {
         match (
@@ -503,7 +487,7 @@ async fn failover_once(
     // Let the standby's caches settle after its start.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (ns, name) = (namespace_of(i), format!("ws-{i}"));
-    let offset = audit_offset();
+    let offset = audit::mark()?;
     let signalled = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs_f64();
@@ -515,7 +499,7 @@ async fn failover_once(
     standby.wait_leader().await?;
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(120) {
-        if let Some(patched) = config_patched(&audit_events_since(offset), &ns, &name) {
+        if let Some(patched) = config_patched(&completed_since(offset)?, &ns, &name) {
             return Ok(patched - signalled);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -777,7 +761,7 @@ async fn measure(c: &Client, binary: &Path, wards: usize, tag: &str) -> Result<F
         )
         .await?;
     }
-    let offset = audit_offset();
+    let offset = audit::mark()?;
     let cpu_before = (op.cpu(), control_plane_cpu());
     let start = Instant::now();
     stream::iter(0..wards)
@@ -806,10 +790,10 @@ async fn measure(c: &Client, binary: &Path, wards: usize, tag: &str) -> Result<F
     // VmHWM: the peak resident set since the process started.
     rss_peak = rss_peak.max(op.rss().1);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let converge_requests = requests_since(offset);
+    let converge_requests = requests_since(offset)?;
 
     // Idle, with reconciles forced by unrelated label changes on watched children.
-    let offset = audit_offset();
+    let offset = audit::mark()?;
     let cms = Api::<ConfigMap>::namespaced(c.clone(), &namespace_of(0));
     for round in 0..3 {
         for i in (0..wards).filter(|i| i % NAMESPACES == 0).take(10) {
@@ -824,17 +808,17 @@ async fn measure(c: &Client, binary: &Path, wards: usize, tag: &str) -> Result<F
         }
         tokio::time::sleep(idle_window() / 3).await;
     }
-    let idle_requests = requests_since(offset);
+    let idle_requests = requests_since(offset)?;
     let caches = op.cache_sizes();
     let reaction = reaction(c, wards, env_usize("WARDOPS_BENCH_EDITS", 50)).await?;
     op.stop()?;
 
     // Restart over the converged city.
-    let offset = audit_offset();
+    let offset = audit::mark()?;
     let mut op = Operator::start(binary, &logs.join(format!("bench-{tag}-2.log")))?;
     op.wait_ready().await?;
     tokio::time::sleep(RESTART_WINDOW).await;
-    let restart_requests = requests_since(offset);
+    let restart_requests = requests_since(offset)?;
     let (rss_after_restart, _, anon_after_restart) = op.rss();
     op.stop()?;
     let failover = failover(c, binary, wards, tag).await?;

@@ -18,7 +18,8 @@
 #   WARDOPS_TESTENV_TIMEOUT         seconds to wait for each step (default 120)
 #   Size and limits (tests/controlplane/README.md): WARDOPS_TESTENV_SERVICE_CIDR,
 #   _POD_CIDR, _NODES, _ISOLATED_NODES, _MAX_PODS, _KCM_QPS, _KCM_BURST,
-#   _MAX_REQUESTS_INFLIGHT, _MAX_MUTATING_REQUESTS_INFLIGHT, _ETCD_QUOTA_BYTES
+#   _MAX_REQUESTS_INFLIGHT, _MAX_MUTATING_REQUESTS_INFLIGHT, _ETCD_QUOTA_BYTES,
+#   _HPA_SYNC_PERIOD
 #   WARDOPS_TESTENV_PROFILING       true: kube-apiserver, the controller-manager
 #                                   and the scheduler serve /debug/pprof (default false)
 set -euo pipefail
@@ -50,6 +51,11 @@ max_mutating=${WARDOPS_TESTENV_MAX_MUTATING_REQUESTS_INFLIGHT:-200}
 # etcd's database size limit, at etcd's default (2 GiB); a country (16,000 wards,
 # converged twice in one run) needs more.
 etcd_quota=${WARDOPS_TESTENV_ETCD_QUOTA_BYTES:-2147483648}
+# How often the controller-manager syncs each HorizontalPodAutoscaler, at
+# Kubernetes' default (15s). With no metrics server here every sync fails (a
+# get of the scale, a list of pod metrics answered 404, often a Warning Event);
+# a benchmark of a country makes thousands of HPAs and lengthens it.
+hpa_sync_period=${WARDOPS_TESTENV_HPA_SYNC_PERIOD:-15s}
 # Go's profiler endpoints, off unless asked for (to see where a benchmark's
 # control-plane CPU goes).
 profiling=${WARDOPS_TESTENV_PROFILING:-false}
@@ -380,6 +386,7 @@ start kube-controller-manager "$bin/kube-controller-manager" \
   --enable-hostpath-provisioner \
   --kube-api-qps "$kcm_qps" \
   --kube-api-burst "$kcm_burst" \
+  --horizontal-pod-autoscaler-sync-period "$hpa_sync_period" \
   --profiling="$profiling"
 
 need_free_port kube-scheduler "$sched_port"

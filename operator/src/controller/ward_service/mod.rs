@@ -55,7 +55,42 @@ pub struct State {
     pub cache: Caches,
     /// Volumes set to `Retain` whose claim's note the cache has not shown
     /// yet: a reconcile in between must not write them again.
-    retaining: std::sync::Mutex<std::collections::HashSet<String>>,
+    retaining: std::sync::Mutex<Retaining>,
+}
+
+/// Volumes being set to `Retain`, each with its claim (namespace, name),
+/// from the first write until the cached claim shows the note, or is gone.
+#[derive(Debug, Default)]
+struct Retaining(std::collections::HashMap<String, (String, String)>);
+
+impl Retaining {
+    /// Whether this reconcile must write for `volume`, bound to claim
+    /// `ns`/`claim`: not when the claim's note already records it (`noted`;
+    /// the entry is then done) nor while another reconcile's writes for it
+    /// are unseen. Entries of claims no longer in the cache (`cached` false)
+    /// go first: a claim deleted between the writes and its watch event
+    /// leaves no note to end its entry.
+    fn begin(
+        &mut self,
+        volume: &str,
+        (ns, claim): (&str, &str),
+        noted: bool,
+        cached: impl Fn(&str, &str) -> bool,
+    ) -> bool {
+        self.0.retain(|_, (ns, claim)| cached(ns, claim));
+        if noted {
+            self.0.remove(volume);
+            return false;
+        }
+        self.0
+            .insert(volume.to_string(), (ns.to_string(), claim.to_string()))
+            .is_none()
+    }
+
+    /// A write for `volume` failed: the next reconcile writes again.
+    fn failed(&mut self, volume: &str) {
+        self.0.remove(volume);
+    }
 }
 
 /// The watch caches of one WardService controller.
@@ -344,15 +379,13 @@ async fn retain_volume(state: &State, ns: &str, claim: &str) -> Result<(), Error
         return Ok(());
     };
     let noted = pvc.annotations().get(labels::RETAINED_VOLUME_ANNOTATION) == Some(&volume);
-    let first = {
-        let mut retaining = state.retaining.lock().unwrap_or_else(|e| e.into_inner());
-        if noted {
-            retaining.remove(&volume);
-            false
-        } else {
-            retaining.insert(volume.clone())
-        }
-    };
+    let first = state
+        .retaining
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .begin(&volume, (ns, claim), noted, |ns, claim| {
+            cache::get(&state.cache.pvcs, ns, claim).is_some()
+        });
     if !first {
         return Ok(());
     }
@@ -361,7 +394,7 @@ async fn retain_volume(state: &State, ns: &str, claim: &str) -> Result<(), Error
             .retaining
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&volume);
+            .failed(&volume);
         Error::RetainVolume {
             volume: volume.clone(),
             source,
@@ -694,6 +727,37 @@ mod tests {
             let (k, v) = pair.split_once('=').unwrap();
             assert_eq!(l.get(k).map(String::as_str), Some(v), "{k}");
         }
+    }
+
+    #[test]
+    fn a_volume_is_retained_once_and_a_deleted_claim_leaves_no_entry() {
+        let mut r = Retaining::default();
+        let cached = |_: &str, _: &str| true;
+        assert!(
+            r.begin("pv-1", ("ns", "data"), false, cached),
+            "the first reconcile writes"
+        );
+        assert!(
+            !r.begin("pv-1", ("ns", "data"), false, cached),
+            "not again before the note"
+        );
+        assert!(
+            !r.begin("pv-1", ("ns", "data"), true, cached),
+            "the note ends it"
+        );
+        assert!(r.0.is_empty());
+
+        assert!(r.begin("pv-2", ("ns", "gone"), false, cached));
+        r.failed("pv-2");
+        assert!(
+            r.begin("pv-2", ("ns", "gone"), false, cached),
+            "a failed write is retried"
+        );
+        // The claim is deleted before its note is seen: another claim's
+        // reconcile drops its entry.
+        let only_data = |_: &str, claim: &str| claim == "data";
+        assert!(r.begin("pv-3", ("ns", "data"), false, only_data));
+        assert_eq!(r.0.keys().collect::<Vec<_>>(), ["pv-3"]);
     }
 
     fn connector(name: &str, extra: serde_json::Value) -> DataConnector {
