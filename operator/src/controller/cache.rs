@@ -392,11 +392,16 @@ where
     /// stream is first polled (the controller starts: a standby taking over
     /// finds its cache full), then every object the watch changes, deleted
     /// ones included. Each object is handed on once the cache holds it, so
-    /// none falls between the two.
+    /// none falls between the two. A change goes ahead of the held objects
+    /// not yet handed on, and those go only as `pace` allows: the controller's
+    /// queue takes its whole trigger stream at once, so a change made while a
+    /// new leader reconciles a country's worth of held objects would
+    /// otherwise wait behind all of them.
     pub fn subscribe(
         &self,
+        pace: Pace,
     ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static + use<K> {
-        self.join(true)
+        self.join(Some(pace))
     }
 
     /// For a controller that reacts to this kind's changes (its triggers map
@@ -405,14 +410,15 @@ where
     pub fn changes(
         &self,
     ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static + use<K> {
-        self.join(false)
+        self.join(None)
     }
 
     /// A subscriber stream that joins when first polled, so that a controller
-    /// not running yet (a standby's) holds back no watch.
+    /// not running yet (a standby's) holds back no watch; with `replay`, the
+    /// objects held then come too, paced, after any change ready.
     fn join(
         &self,
-        replay: bool,
+        replay: Option<Pace>,
     ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static + use<K> {
         let (store, subscribers) = (self.store.clone(), self.subscribers.clone());
         futures::stream::once(async move {
@@ -422,13 +428,77 @@ where
                 s.push(tx);
             }
             // Shared handles, each object copied only as the controller takes it.
-            let held = if replay { store.state() } else { Vec::new() };
-            futures::stream::iter(held)
-                .map(|obj| obj.as_ref().clone())
-                .chain(rx)
+            let held = if replay.is_some() {
+                store.state()
+            } else {
+                Vec::new()
+            };
+            live_first(rx, held.into_iter().map(|obj| obj.as_ref().clone()), replay)
         })
         .flatten()
         .map(Ok)
+    }
+}
+
+/// The `live` changes, each as soon as it comes, and the `held` objects in
+/// between, each when `pace` allows.
+fn live_first<T: Send + 'static>(
+    live: impl Stream<Item = T> + Send + 'static,
+    held: impl Iterator<Item = T> + Send + 'static,
+    pace: Option<Pace>,
+) -> impl Stream<Item = T> + Send + 'static {
+    use futures::stream::{PollNext, select_with_strategy};
+    let held = futures::stream::iter(held).then(move |obj| {
+        let pace = pace.clone();
+        async move {
+            if let Some(pace) = pace {
+                pace.take().await;
+            }
+            obj
+        }
+    });
+    select_with_strategy(live, held, |_: &mut ()| PollNext::Left)
+}
+
+/// How far a controller's replay of its cache ([`Shared::subscribe`]) runs
+/// ahead of its reconciles: `ahead` objects at first, then one more for each
+/// reconcile ended ([`Pace::done`]), whatever it was for; turns not taken at
+/// once are kept, `ahead` at most.
+#[derive(Clone, Debug)]
+pub struct Pace {
+    permits: Arc<tokio::sync::Semaphore>,
+    ahead: usize,
+}
+
+impl Pace {
+    /// The pace of a controller running up to `concurrency` reconciles at
+    /// once: twice that ahead, so that none waits for the replay.
+    pub fn for_concurrency(concurrency: u16) -> Self {
+        Self::new(2 * usize::from(concurrency))
+    }
+
+    /// A pace `ahead` objects in front of the reconciles (at least one).
+    pub fn new(ahead: usize) -> Self {
+        let ahead = ahead.max(1);
+        Pace {
+            permits: Arc::new(tokio::sync::Semaphore::new(ahead)),
+            ahead,
+        }
+    }
+
+    /// One reconcile ended (whichever object it was for): one more held
+    /// object may go.
+    pub fn done(&self) {
+        if self.permits.available_permits() < self.ahead {
+            self.permits.add_permits(1);
+        }
+    }
+
+    /// Waits until one more held object may go, and takes its turn.
+    async fn take(&self) {
+        if let Ok(permit) = self.permits.acquire().await {
+            permit.forget();
+        }
     }
 }
 
@@ -518,6 +588,38 @@ where
 mod tests {
     use super::*;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
+
+    #[tokio::test]
+    async fn a_replay_goes_at_its_pace_and_a_change_passes_it() {
+        use futures::SinkExt;
+        let (mut tx, rx) = futures::channel::mpsc::channel::<u32>(8);
+        let pace = Pace::new(2);
+        let mut s = std::pin::pin!(live_first(rx, 100..200, Some(pace.clone())));
+        fn next<S: Stream + Unpin>(s: &mut S) -> Option<S::Item> {
+            s.next().now_or_never().flatten()
+        }
+        assert_eq!(next(&mut s), Some(100));
+        assert_eq!(next(&mut s), Some(101));
+        assert_eq!(
+            next(&mut s),
+            None,
+            "two ahead, then it waits for a reconcile"
+        );
+        tx.send(7).await.unwrap();
+        assert_eq!(next(&mut s), Some(7), "a change does not wait");
+        pace.done();
+        assert_eq!(next(&mut s), Some(102));
+        assert_eq!(next(&mut s), None);
+        // Reconciles of changes count too: the one waiting goes, and two
+        // turns are kept, not five.
+        for _ in 0..5 {
+            pace.done();
+        }
+        assert_eq!(next(&mut s), Some(103));
+        assert_eq!(next(&mut s), Some(104));
+        assert_eq!(next(&mut s), Some(105));
+        assert_eq!(next(&mut s), None);
+    }
 
     #[test]
     fn watch_backoff_doubles_to_its_cap_with_bounded_jitter_and_resets() {

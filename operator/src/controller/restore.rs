@@ -28,6 +28,9 @@ use crate::controller::backup_policy::build::{self as bp_build, RESTORE_CONTAINE
 use crate::controller::conditions::{self, DesiredCondition};
 use crate::controller::{Context, SharedCaches, cache, labels, results};
 
+/// Most Restores reconciled at once.
+const MAX_CONCURRENT_RECONCILES: u16 = 2;
+
 /// Kind label of this controller's metrics.
 pub const KIND: &str = "Restore";
 
@@ -573,7 +576,8 @@ where
         watcher::Config::default(),
         cache::slim,
     );
-    let (store, restores) = (restores.store(), restores.subscribe());
+    let pace = cache::Pace::for_concurrency(MAX_CONCURRENT_RECONCILES);
+    let (store, restores) = (restores.store(), restores.subscribe(pace.clone()));
     let (policy_events, ws_events) = (
         shared.backup_policies.changes(),
         shared.ward_services.changes(),
@@ -619,7 +623,7 @@ where
     );
     let fut = Controller::for_stream(restores, store.clone())
         .trigger_backoff(cache::NoTriggerBackoff)
-        .with_config(controller::Config::default().concurrency(2))
+        .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES))
         .owns_stream(job_events)
         .watches_stream(pod_events, move |p: Pod| {
             let ns = p.namespace().unwrap_or_default();
@@ -663,7 +667,11 @@ where
         )
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, state.clone())
-        .for_each(|_| futures::future::ready(()));
+        .for_each(move |_| {
+            // One reconcile ended: the replay of the cache may go on.
+            pace.done();
+            futures::future::ready(())
+        });
     (store, state, fut)
 }
 

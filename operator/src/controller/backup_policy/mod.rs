@@ -737,7 +737,8 @@ where
     let children =
         || watcher::Config::default().labels(&labels::child_selector(labels::COMPONENT_BACKUP));
     let bp_store = shared.backup_policies.store();
-    let policies = shared.backup_policies.subscribe();
+    let pace = cache::Pace::for_concurrency(MAX_CONCURRENT_RECONCILES);
+    let policies = shared.backup_policies.subscribe(pace.clone());
     let (cron_jobs, cron_job_events) = drives.cached(
         cache::api_for::<CronJob>(&client, namespace),
         children(),
@@ -807,6 +808,10 @@ where
         })
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, state.clone())
-        .for_each(|_| futures::future::ready(()));
+        .for_each(move |_| {
+            // One reconcile ended: the replay of the cache may go on.
+            pace.done();
+            futures::future::ready(())
+        });
     (bp_store, state, fut)
 }

@@ -501,7 +501,8 @@ where
         watcher::Config::default().labels(&labels::child_selector(labels::COMPONENT_CONNECTOR_SYNC))
     };
     let dc_store = shared.connectors.store();
-    let connectors = shared.connectors.subscribe();
+    let pace = cache::Pace::for_concurrency(MAX_CONCURRENT_RECONCILES);
+    let connectors = shared.connectors.subscribe(pace.clone());
 
     let (service_accounts, sa_events) = drives.cached(
         cache::api_for::<ServiceAccount>(&client, namespace),
@@ -605,7 +606,11 @@ where
         })
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, state.clone())
-        .for_each(|_| futures::future::ready(()));
+        .for_each(move |_| {
+            // One reconcile ended: the replay of the cache may go on.
+            pace.done();
+            futures::future::ready(())
+        });
     (dc_store, state, fut)
 }
 

@@ -591,7 +591,8 @@ where
         watcher::Config::default().labels(&labels::child_selector(labels::COMPONENT_WARD_SERVICE))
     };
     let ws_store = shared.ward_services.store();
-    let wards = shared.ward_services.subscribe();
+    let pace = cache::Pace::for_concurrency(MAX_CONCURRENT_RECONCILES);
+    let wards = shared.ward_services.subscribe(pace.clone());
 
     let (service_accounts, sa_events) = drives.cached(
         cache::api_for::<ServiceAccount>(&client, namespace),
@@ -705,7 +706,11 @@ where
         })
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, state.clone())
-        .for_each(|_| futures::future::ready(()));
+        .for_each(move |_| {
+            // One reconcile ended: the replay of the cache may go on.
+            pace.done();
+            futures::future::ready(())
+        });
     (ws_store, state, fut)
 }
 
