@@ -494,6 +494,15 @@ impl Pace {
         }
     }
 
+    /// For `Controller::run`'s output (one item per reconcile ended):
+    /// `.for_each(pace.on_reconcile())` lets the replay go on.
+    pub fn on_reconcile<T>(self) -> impl FnMut(T) -> futures::future::Ready<()> {
+        move |_| {
+            self.done();
+            futures::future::ready(())
+        }
+    }
+
     /// Waits until one more held object may go, and takes its turn.
     async fn take(&self) {
         if let Ok(permit) = self.permits.acquire().await {

@@ -667,11 +667,7 @@ where
         )
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, state.clone())
-        .for_each(move |_| {
-            // One reconcile ended: the replay of the cache may go on.
-            pace.done();
-            futures::future::ready(())
-        });
+        .for_each(pace.on_reconcile());
     (store, state, fut)
 }
 

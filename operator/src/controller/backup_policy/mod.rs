@@ -808,10 +808,6 @@ where
         })
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, state.clone())
-        .for_each(move |_| {
-            // One reconcile ended: the replay of the cache may go on.
-            pace.done();
-            futures::future::ready(())
-        });
+        .for_each(pace.on_reconcile());
     (bp_store, state, fut)
 }
