@@ -41,10 +41,15 @@ log "unit and integration tests"
 # shellcheck disable=SC1091
 source .testenv/env
 log_file=$(mktemp)
+# The tests' temporary files (certificates, kubeconfigs, backup trees) go
+# under target/, removed when they end, not left in /tmp.
+test_tmp=$repo/target/test-tmp
+rm -rf "$test_tmp" && mkdir -p "$test_tmp"
 set +e
-cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log_file"
+TMPDIR=$test_tmp cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log_file"
 rc=${PIPESTATUS[0]}
 set -e
+rm -rf "$test_tmp"
 # One summary line over every test binary (cargo prints one per binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
      END { printf "\nwardops: %d passed, %d failed\n", p, f }' "$log_file"

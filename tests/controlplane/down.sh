@@ -72,6 +72,18 @@ stop_pid() { # NAME PID
   done
 }
 
+# The hostPath provisioner's volumes of this control plane (directories
+# /tmp/hostpath_pv/<uid>, shared with any other control plane on the machine),
+# listed while the API server still runs, for --purge to remove.
+volumes=()
+if [[ $purge == 1 && -f $state/kubeconfig ]] && testenv_alive "$pids" kube-apiserver; then
+  # kubectl sits beside the API server's binary (build.sh builds both).
+  bin=$(dirname "$(readlink "/proc/$(<"$pids/kube-apiserver.pid")/exe")")
+  mapfile -t volumes < <("$bin/kubectl" --kubeconfig "$state/kubeconfig" --request-timeout=30s \
+    get persistentvolumes -o 'jsonpath={range .items[*]}{.spec.hostPath.path}{"\n"}{end}' 2>/dev/null |
+    grep -E '^/tmp/hostpath_pv/[A-Za-z0-9-]+$' || true)
+fi
+
 failed=0
 for c in "${components[@]}"; do
   known=
@@ -97,7 +109,8 @@ if [[ $purge == 1 ]]; then
   # Delete only what up.sh made: refuse a directory that does not look like one.
   if [[ -d $state/pki || -d $state/pids || -f $state/env ]]; then
     rm -rf -- "$state"
-    log "purged $state"
+    ((${#volumes[@]} == 0)) || rm -rf -- "${volumes[@]}"
+    log "purged $state (and ${#volumes[@]} hostPath volumes)"
   else
     log "refusing to purge $state: not a testenv state dir"
     exit 1

@@ -49,6 +49,16 @@ impl Lean for k8s_openapi::api::apps::v1::Deployment {
                 ..Default::default()
             };
         }
+        // A condition is read by its type and reason only.
+        for c in self
+            .status
+            .iter_mut()
+            .flat_map(|s| s.conditions.iter_mut().flatten())
+        {
+            c.message = None;
+            c.last_transition_time = None;
+            c.last_update_time = None;
+        }
     }
 }
 
@@ -66,7 +76,8 @@ impl Lean for k8s_openapi::api::core::v1::ServiceAccount {
     }
 }
 
-/// Kinds whose whole content is their `spec`.
+/// Kinds whose whole content is their `spec`, and whose `status` no
+/// reconcile reads.
 macro_rules! lean_spec {
     ($($kind:ty),* $(,)?) => {$(
         impl Lean for $kind {
@@ -75,11 +86,19 @@ macro_rules! lean_spec {
             }
         }
     )*};
+    (status: $($kind:ty),* $(,)?) => {$(
+        impl Lean for $kind {
+            fn lean(&mut self) {
+                self.spec = None;
+                self.status = None;
+            }
+        }
+    )*};
 }
 
-lean_spec!(
+lean_spec!(k8s_openapi::api::networking::v1::NetworkPolicy);
+lean_spec!(status:
     k8s_openapi::api::core::v1::Service,
-    k8s_openapi::api::networking::v1::NetworkPolicy,
     k8s_openapi::api::networking::v1::Ingress,
     k8s_openapi::api::policy::v1::PodDisruptionBudget,
     k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler,
@@ -88,9 +107,11 @@ lean_spec!(
 /// Trims a cached child: when wardops applied it, its content gives way to
 /// the fingerprint of what it holds of wardops' fields (an in-memory
 /// annotation, [`apply::LIVE_FINGERPRINT_ANNOTATION`]), which is all the
-/// hand-edit check needs; then [`slim`]. A child wardops applied nothing to
-/// keeps its content (the check then reads it whole).
+/// hand-edit check needs, and its metadata to what [`apply`] reads of it
+/// ([`lean_meta`]); then [`slim`]. A child wardops applied nothing to keeps
+/// its content (the check then reads it whole).
 ///
+/// [`apply`]: super::apply
 /// [`apply::LIVE_FINGERPRINT_ANNOTATION`]: super::apply::LIVE_FINGERPRINT_ANNOTATION
 pub fn child<K: Resource + serde::Serialize + Lean>(obj: &mut K) {
     let fingerprint = serde_json::to_value(&*obj)
@@ -98,6 +119,7 @@ pub fn child<K: Resource + serde::Serialize + Lean>(obj: &mut K) {
         .and_then(|live| super::apply::live_fingerprint(&live));
     if let Some(fingerprint) = fingerprint {
         obj.lean();
+        lean_meta(obj.meta_mut());
         obj.annotations_mut().insert(
             super::apply::LIVE_FINGERPRINT_ANNOTATION.to_string(),
             fingerprint,
@@ -106,13 +128,51 @@ pub fn child<K: Resource + serde::Serialize + Lean>(obj: &mut K) {
     slim(obj);
 }
 
+/// The metadata of a fingerprinted child, down to what [`apply`] reads: its
+/// identity, owner references and the digest annotation. Its labels go
+/// when a controller owns it, since [`apply::may_manage`] then reads the
+/// owner's uid only (their values are in the fingerprint); an uncontrolled
+/// child keeps them, for the same check.
+///
+/// [`apply`]: super::apply
+/// [`apply::may_manage`]: super::apply::may_manage
+fn lean_meta(meta: &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) {
+    if let Some(a) = meta.annotations.as_mut() {
+        a.retain(|k, _| k == super::apply::APPLIED_DIGEST_ANNOTATION);
+    }
+    let controlled = meta
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|r| r.controller == Some(true));
+    if controlled {
+        meta.labels = None;
+    }
+}
+
+/// Keeps of a Job's pod what a status reads: its identity, labels and
+/// container states (the backup, restore and sync Jobs' pods).
+pub fn pod_result(pod: &mut k8s_openapi::api::core::v1::Pod) {
+    slim(pod);
+    pod.spec = None;
+}
+
 /// Keeps only the identity of a Secret (name, namespace, uid, resourceVersion):
 /// its labels and annotations may carry its values (kubectl's last-applied).
 pub fn secret_identity(meta: &mut PartialObjectMeta<Secret>) {
-    slim(meta);
-    meta.metadata.annotations = None;
-    meta.metadata.labels = None;
-    meta.metadata.owner_references = None;
+    identity(meta);
+}
+
+/// Keeps only the identity of an object (name, namespace, uid,
+/// resourceVersion, deletion): for a cache read only for whether an object
+/// exists.
+pub fn identity<K: Resource>(obj: &mut K) {
+    slim(obj);
+    let meta = obj.meta_mut();
+    meta.annotations = None;
+    meta.labels = None;
+    meta.owner_references = None;
+    meta.finalizers = None;
 }
 
 /// How a watch waits after an error: 250 ms doubling to [`WATCH_BACKOFF_MAX`],
@@ -696,6 +756,105 @@ mod tests {
         child(&mut theirs);
         assert!(theirs.spec.unwrap().template.spec.is_some());
         assert!(theirs.metadata.annotations.is_none());
+    }
+
+    #[test]
+    fn a_lean_child_reads_as_it_did_whole() {
+        use super::super::apply::{APPLIED_DIGEST_ANNOTATION, Owner, may_manage};
+        use super::super::labels::{MANAGED_BY, MANAGED_BY_LABEL, WARD_SERVICE_LABEL};
+        use super::super::ward_service::status::deployment_state;
+        use k8s_openapi::api::apps::v1::Deployment;
+        let deployment = |owner_refs: serde_json::Value| -> Deployment {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "d", "namespace": "n", "generation": 3,
+                    "labels": {MANAGED_BY_LABEL: MANAGED_BY, WARD_SERVICE_LABEL: "w", "app": "d"},
+                    "annotations": {APPLIED_DIGEST_ANNOTATION: "ab", "deployment.kubernetes.io/revision": "4"},
+                    "ownerReferences": owner_refs,
+                    "managedFields": [{"manager": super::super::labels::FIELD_MANAGER, "operation": "Apply",
+                        "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:labels": {"f:app": {}}}}}]},
+                "spec": {"replicas": 2, "selector": {}, "template": {}},
+                "status": {"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2,
+                    "availableReplicas": 1, "readyReplicas": 1,
+                    "conditions": [{"type": "Progressing", "status": "False",
+                        "reason": "ProgressDeadlineExceeded",
+                        "message": "ReplicaSet \"d-5d8\" has timed out progressing.",
+                        "lastUpdateTime": "2026-11-29T00:00:00Z",
+                        "lastTransitionTime": "2026-11-29T00:00:00Z"}]}
+            }))
+            .unwrap()
+        };
+        let controller = serde_json::json!([{"apiVersion": "wardops.io/v1alpha1",
+            "kind": "WardService", "name": "w", "uid": "u1", "controller": true}]);
+        let owners = [
+            Owner {
+                uid: "u1",
+                name: "w",
+            },
+            Owner {
+                uid: "u2",
+                name: "w",
+            },
+            Owner {
+                uid: "u2",
+                name: "x",
+            },
+        ];
+        for refs in [controller, serde_json::json!([])] {
+            let whole = deployment(refs);
+            let mut lean = whole.clone();
+            child(&mut lean);
+            for owner in owners {
+                assert_eq!(
+                    may_manage(lean.meta(), owner),
+                    may_manage(whole.meta(), owner),
+                    "{owner:?}"
+                );
+            }
+            assert_eq!(deployment_state(&lean), deployment_state(&whole));
+            assert!(deployment_state(&lean).deadline_exceeded);
+            let kept: Vec<&String> = lean.annotations().keys().collect();
+            assert_eq!(
+                kept,
+                [
+                    APPLIED_DIGEST_ANNOTATION,
+                    super::super::apply::LIVE_FINGERPRINT_ANNOTATION
+                ]
+            );
+            let condition = &lean.status.as_ref().unwrap().conditions.as_ref().unwrap()[0];
+            assert!(condition.message.is_none() && condition.last_update_time.is_none());
+        }
+        // Controlled, its labels are not read; uncontrolled, they are kept.
+        let mut controlled = deployment(serde_json::json!([{"apiVersion": "wardops.io/v1alpha1",
+            "kind": "WardService", "name": "w", "uid": "u1", "controller": true}]));
+        child(&mut controlled);
+        assert!(controlled.metadata.labels.is_none());
+        let mut uncontrolled = deployment(serde_json::json!([]));
+        child(&mut uncontrolled);
+        assert_eq!(uncontrolled.labels()[WARD_SERVICE_LABEL], "w");
+    }
+
+    #[test]
+    fn an_identity_keeps_name_version_and_deletion_only() {
+        use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+        let mut c: PartialObjectMeta<PersistentVolumeClaim> = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "c", "namespace": "n", "resourceVersion": "9",
+                "deletionTimestamp": "2026-11-29T00:00:00Z",
+                "labels": {"a": "b"}, "annotations": {"pv.kubernetes.io/bind-completed": "yes"},
+                "finalizers": ["kubernetes.io/pvc-protection"],
+                "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": "p", "uid": "u"}]}
+        }))
+        .unwrap();
+        identity(&mut c);
+        let m = &c.metadata;
+        assert_eq!(
+            (m.name.as_deref(), m.namespace.as_deref()),
+            (Some("c"), Some("n"))
+        );
+        assert_eq!(m.resource_version.as_deref(), Some("9"));
+        assert!(m.deletion_timestamp.is_some());
+        assert!(m.labels.is_none() && m.annotations.is_none());
+        assert!(m.finalizers.is_none() && m.owner_references.is_none());
     }
 
     #[test]

@@ -547,12 +547,6 @@ async fn finish(
     })
 }
 
-/// Keeps of a restore pod what status reads.
-fn pod_result(pod: &mut Pod) {
-    cache::slim(pod);
-    pod.spec = None;
-}
-
 /// The Restore controller for one namespace (or all).
 pub fn controller<S>(
     ctx: Arc<Context>,
@@ -590,7 +584,7 @@ where
     let (pods, pod_events) = drives.cached(
         cache::api_for::<Pod>(&client, namespace),
         restore_children(),
-        pod_result,
+        cache::pod_result,
     );
     // The wards' pods, metadata only: whether a stopped ward's pods are gone.
     let (ward_pods, ward_pod_events) = drives.cached(

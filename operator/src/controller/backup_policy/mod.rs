@@ -105,12 +105,6 @@ impl Caches {
     }
 }
 
-/// Keeps of a backup pod what status reads: identity, labels, container states.
-fn pod_result(pod: &mut Pod) {
-    cache::slim(pod);
-    pod.spec = None;
-}
-
 /// Reconciles one BackupPolicy, recording metrics.
 pub async fn reconcile(bp: Arc<BackupPolicy>, state: Arc<State>) -> Result<Action, Error> {
     let ctx = &state.ctx;
@@ -752,14 +746,14 @@ where
     let (pods, pod_events) = drives.cached(
         cache::api_for::<Pod>(&client, namespace),
         children(),
-        pod_result,
+        cache::pod_result,
     );
     let (secret_events, ws_events) = (shared.secrets.changes(), shared.ward_services.changes());
     // Claims by metadata only: a PVC destination's existence.
     let (claims, claim_events) = drives.cached(
         cache::api_for::<PartialObjectMeta<PersistentVolumeClaim>>(&client, namespace),
         watcher::Config::default(),
-        cache::slim,
+        cache::identity,
     );
     let state = Arc::new(State {
         ctx: ctx.clone(),

@@ -122,12 +122,6 @@ impl Caches {
     }
 }
 
-/// Keeps of a sync pod what status reads: identity, labels, container states.
-fn sync_pod_result(pod: &mut Pod) {
-    cache::slim(pod);
-    pod.spec = None;
-}
-
 /// Reconciles one DataConnector, recording metrics.
 pub async fn reconcile(dc: Arc<DataConnector>, state: Arc<State>) -> Result<Action, Error> {
     let ctx = &state.ctx;
@@ -547,7 +541,7 @@ where
     let (sync_pods, pod_events) = drives.cached(
         cache::api_for::<Pod>(&client, namespace),
         sync_children(),
-        sync_pod_result,
+        cache::pod_result,
     );
     let (secret_events, ns_events, ws_events) = (
         shared.secrets.changes(),
