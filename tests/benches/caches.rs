@@ -4,7 +4,8 @@
 //! of 0.1.0), for that baseline in the same run:
 //!
 //! - convergence: N WardServices of realistic variety, spread over namespaces,
-//!   created at once, until every one is Ready=True;
+//!   with a DataConnector for one ward in ten and a BackupPolicy per namespace
+//!   for its wards with storage, created at once, until every one is Ready=True;
 //! - requests sent while converging, at idle (forced reconciles included) and in
 //!   the first seconds after a restart over the converged city, by verb and resource, from
 //!   the API server's audit log;
@@ -36,7 +37,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
-use wardops::api::WardService;
+use wardops::api::{BackupPolicy, DataConnector, WardService};
 use wardops_tests::audit;
 use wardops_tests::ward::ready_state;
 use wardops_tests::{client, free_port, http_get, kubeconfig, repo_root, state_dir};
@@ -83,10 +84,122 @@ fn ward_service(i: usize) -> WardService {
     if i.is_multiple_of(10) {
         spec["classification"] = json!("confidential");
     }
-    WardService::new(
+    let mut ws = WardService::new(
         &format!("ws-{i}"),
         serde_json::from_value(spec).expect("valid spec"),
-    )
+    );
+    if has_storage(i) {
+        ws.metadata.labels = Some([(BACKUP_LABEL.0.into(), BACKUP_LABEL.1.into())].into());
+    }
+    ws
+}
+
+fn has_storage(i: usize) -> bool {
+    i.is_multiple_of(2)
+}
+
+/// The label by which each namespace's BackupPolicy selects its wards with storage.
+const BACKUP_LABEL: (&str, &str) = ("wardops.io/backup", "nightly");
+/// The Secrets every bench namespace holds for its connectors and backups.
+const REGISTRY_SECRET: &str = "dan-cu-credentials";
+const BACKUP_S3_SECRET: &str = "backup-s3";
+const BACKUP_KEY_SECRET: &str = "backup-key";
+
+/// Whether the i-th WardService reads the population registry through a
+/// DataConnector of its own: one ward in ten, in every namespace.
+fn has_connector(i: usize) -> bool {
+    (i / NAMESPACES) % 10 == 3
+}
+
+/// The i-th WardService's DataConnector: a proxy gateway to the population
+/// registry, with an API key, at its ward's classification.
+fn data_connector(i: usize) -> Value {
+    let mut dc = json!({
+        "apiVersion": "wardops.io/v1alpha1", "kind": "DataConnector",
+        "metadata": {"name": format!("dan-cu-{i}")},
+        "spec": {
+            "wardServiceRef": {"name": format!("ws-{i}")},
+            "source": {"kind": "population", "endpoint": "https://dancu.haiphong.gov.vn/api/v2",
+                "egressCIDRs": ["10.40.12.0/24"], "port": 443},
+            "credentialsSecretRef": {"name": REGISTRY_SECRET},
+            "auth": {"type": "apiKey"},
+            "mode": "proxy",
+            "datasets": ["cong-dan", "ho-khau"],
+        }
+    });
+    dc["spec"]["classification"] =
+        serde_json::to_value(ward_service(i).spec.classification).expect("a classification");
+    dc
+}
+
+/// Whether namespace n holds wards with storage (a BackupPolicy's targets).
+fn has_backups(n: usize) -> bool {
+    (0..NAMESPACES * 2).any(|i| i % NAMESPACES == n && has_storage(i))
+}
+
+/// A namespace's BackupPolicy: encrypted backups of its wards with storage to
+/// the city's object store, one CronJob per ward. Its schedule (once a year,
+/// on 1 January) starts no Job while a bench runs.
+fn backup_policy() -> Value {
+    json!({
+        "apiVersion": "wardops.io/v1alpha1", "kind": "BackupPolicy",
+        "metadata": {"name": "nightly"},
+        "spec": {
+            "target": {"selector": {"matchLabels": {BACKUP_LABEL.0: BACKUP_LABEL.1}}},
+            "schedule": "30 1 1 1 *",
+            "timeZone": "Asia/Ho_Chi_Minh",
+            "retention": {"keepDaily": 7, "keepWeekly": 4, "keepMonthly": 12},
+            "destination": {"s3": {"endpoint": "https://s3.tttt.haiphong.gov.vn",
+                "bucket": "ward-backups", "credentialsSecretRef": {"name": BACKUP_S3_SECRET}}},
+            "encryption": {"keySecretRef": {"name": BACKUP_KEY_SECRET, "key": "password"}},
+            "classification": "confidential",
+        }
+    })
+}
+
+/// The objects of namespace n's part of the city besides its WardServices:
+/// its wards' DataConnectors and its BackupPolicy.
+fn connectors_and_policy(n: usize, wards: usize) -> Vec<Value> {
+    let mut objects: Vec<Value> = (0..wards)
+        .filter(|i| i % NAMESPACES == n && has_connector(*i))
+        .map(data_connector)
+        .collect();
+    if has_backups(n) {
+        objects.push(backup_policy());
+    }
+    objects
+}
+
+/// How many DataConnectors and BackupPolicies a city of `wards` holds.
+fn connectors_and_policies(wards: usize) -> (usize, usize) {
+    let connectors = (0..wards).filter(|i| has_connector(*i)).count();
+    let policies = (0..NAMESPACES.min(wards))
+        .filter(|n| has_backups(*n))
+        .count();
+    (connectors, policies)
+}
+
+/// The Secrets a namespace's connectors and backups read.
+async fn city_secrets(c: &Client, ns: &str) -> Result<()> {
+    let api = Api::<Secret>::namespaced(c.clone(), ns);
+    for (name, data) in [
+        (REGISTRY_SECRET, json!({"apiKey": "bench-api-key"})),
+        (
+            BACKUP_S3_SECRET,
+            json!({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench-s3"}),
+        ),
+        (BACKUP_KEY_SECRET, json!({"password": "bench-restic"})),
+    ] {
+        let s: Secret =
+            serde_json::from_value(json!({"metadata": {"name": name}, "stringData": data}))?;
+        api.patch(
+            name,
+            &PatchParams::apply("wardops-bench").force(),
+            &Patch::Apply(&s),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// The namespaces of the bench's city: `bench-city-0` and so on.
@@ -533,12 +646,9 @@ async fn raw_baseline(c: &Client, wards: usize) -> Result<(Duration, f64)> {
         .await?;
         let manifest: String = (0..wards)
             .filter(|i| i % NAMESPACES == n)
-            .map(|i| {
-                format!(
-                    "---\n{}",
-                    serde_yaml::to_string(&ward_service(i)).unwrap_or_default()
-                )
-            })
+            .map(|i| serde_json::to_value(ward_service(i)).unwrap_or_default())
+            .chain(connectors_and_policy(n, wards))
+            .map(|v| format!("---\n{}", serde_yaml::to_string(&v).unwrap_or_default()))
             .collect();
         let ns = namespace_of(n);
         let mut render = Command::new(repo_root().join("target/release/wardops"));
@@ -646,6 +756,59 @@ fn fmt_requests(r: &BTreeMap<String, usize>, per: usize) -> String {
 
 fn is_ready(ws: &WardService) -> bool {
     ready_state(ws).is_some_and(|(status, _)| status == "True")
+}
+
+fn connector_ready(dc: &DataConnector) -> bool {
+    dc.status.as_ref().is_some_and(|st| {
+        ready_at(
+            dc.metadata.generation,
+            st.observed_generation,
+            &st.conditions,
+        )
+    })
+}
+
+fn policy_ready(bp: &BackupPolicy) -> bool {
+    bp.status.as_ref().is_some_and(|st| {
+        ready_at(
+            bp.metadata.generation,
+            st.observed_generation,
+            &st.conditions,
+        )
+    })
+}
+
+/// Ready=True, in a status that describes the current generation.
+fn ready_at(
+    generation: Option<i64>,
+    observed: Option<i64>,
+    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+) -> bool {
+    observed == generation
+        && conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+}
+
+/// Creates a DataConnector or BackupPolicy given as JSON in `ns`.
+async fn create(c: &Client, ns: String, v: Value) -> Result<()> {
+    let pp = PostParams::default();
+    match v["kind"].as_str() {
+        Some("DataConnector") => {
+            let dc: DataConnector = serde_json::from_value(v)?;
+            Api::<DataConnector>::namespaced(c.clone(), &ns)
+                .create(&pp, &dc)
+                .await?;
+        }
+        Some("BackupPolicy") => {
+            let bp: BackupPolicy = serde_json::from_value(v)?;
+            Api::<BackupPolicy>::namespaced(c.clone(), &ns)
+                .create(&pp, &bp)
+                .await?;
+        }
+        kind => bail!("the bench makes no {kind:?}"),
+    }
+    Ok(())
 }
 
 /// Waits until `count` objects of kind `K` in the bench namespaces are
@@ -760,6 +923,7 @@ async fn measure(c: &Client, binary: &Path, wards: usize, tag: &str) -> Result<F
             json!({"wardops.io/classification": "confidential"}),
         )
         .await?;
+        city_secrets(c, &namespace_of(n)).await?;
     }
     let offset = audit::mark()?;
     let cpu_before = (op.cpu(), control_plane_cpu());
@@ -772,15 +936,30 @@ async fn measure(c: &Client, binary: &Path, wards: usize, tag: &str) -> Result<F
         .buffer_unordered(16)
         .try_collect::<Vec<_>>()
         .await?;
+    let others = (0..NAMESPACES).flat_map(|n| {
+        connectors_and_policy(n, wards)
+            .into_iter()
+            .map(move |v| (namespace_of(n), v))
+    });
+    stream::iter(others)
+        .map(|(ns, v)| create(c, ns, v))
+        .buffer_unordered(16)
+        .try_collect::<Vec<_>>()
+        .await?;
     let mut rss_peak: f64 = 0.0;
     let mut anon_peak: f64 = 0.0;
-    let what = format!("{tag}: WardServices Ready");
-    wait_all(c, wards, is_ready, &what, || {
+    let mut sample = || {
         let (rss, _, anon) = op.rss();
         rss_peak = rss_peak.max(rss);
         anon_peak = anon_peak.max(anon);
-    })
-    .await?;
+    };
+    let what = format!("{tag}: WardServices Ready");
+    wait_all(c, wards, is_ready, &what, &mut sample).await?;
+    let (connectors, policies) = connectors_and_policies(wards);
+    let what = format!("{tag}: DataConnectors Ready");
+    wait_all(c, connectors, connector_ready, &what, &mut sample).await?;
+    let what = format!("{tag}: BackupPolicies Ready");
+    wait_all(c, policies, policy_ready, &what, &mut sample).await?;
     let converge = start.elapsed();
     let converge_cpu = (op.cpu() - cpu_before.0, control_plane_cpu() - cpu_before.1);
     eprintln!(
@@ -907,6 +1086,8 @@ fn write_json(
         },
         "versions": {"wardops": env!("CARGO_PKG_VERSION"), "control_plane": control_plane},
         "wards": wards,
+        "data_connectors": connectors_and_policies(wards).0,
+        "backup_policies": connectors_and_policies(wards).1,
         "namespaces": NAMESPACES,
         "noise_secrets_and_configmaps": noise,
         "raw_baseline_s": raw.map(|(raw, _)| raw.as_secs_f64()),
@@ -946,8 +1127,9 @@ async fn main() -> Result<()> {
     }
     runs.push(("wardops", measure(&c, &under_test, wards, "wardops").await?));
 
+    let (connectors, policies) = connectors_and_policies(wards);
     println!(
-        "\ncaches benchmark: {wards} WardServices in {NAMESPACES} namespaces, {noise_count} unrelated 2 KiB Secrets and as many ConfigMaps"
+        "\ncaches benchmark: {wards} WardServices, {connectors} DataConnectors and {policies} BackupPolicies in {NAMESPACES} namespaces, {noise_count} unrelated 2 KiB Secrets and as many ConfigMaps"
     );
     println!(
         "{:<44} {}",
