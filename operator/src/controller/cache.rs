@@ -473,6 +473,29 @@ where
         self.join(None)
     }
 
+    /// For a controller that reads only an object's metadata and spec (its
+    /// uid, generation, labels and annotations): [`Shared::changes`] without
+    /// the changes of its status alone, which every rollout makes several of.
+    /// A BackupPolicy with a namespace's hundred wards as targets otherwise
+    /// reconciled on each of their status writes. An object gone from the
+    /// cache (deleted) always passes.
+    pub fn spec_changes(
+        &self,
+    ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static + use<K> {
+        let store = self.store.clone();
+        let mut seen = std::collections::HashMap::<u64, u64>::new();
+        self.changes().filter(move |change| {
+            let pass = match change {
+                Ok(obj) => {
+                    let cached = store.get(&ObjectRef::from_obj(obj)).is_some();
+                    spec_changed(&mut seen, obj, cached)
+                }
+                Err(_) => true,
+            };
+            futures::future::ready(pass)
+        })
+    }
+
     /// A subscriber stream that joins when first polled, so that a controller
     /// not running yet (a standby's) holds back no watch; with `replay`, the
     /// objects held then come too, paced, after any change ready.
@@ -499,6 +522,48 @@ where
         .map(Ok)
     }
 }
+
+/// Whether `obj`'s change passes a reader of metadata and spec: it is new,
+/// gone from the cache (`cached` false), or its [`spec_hash`] differs from
+/// the last one `seen` of it.
+fn spec_changed<K: Resource>(
+    seen: &mut std::collections::HashMap<u64, u64>,
+    obj: &K,
+    cached: bool,
+) -> bool {
+    let key = identity_hash(obj);
+    if !cached {
+        seen.remove(&key);
+        return true;
+    }
+    let spec = spec_hash(obj);
+    seen.insert(key, spec) != Some(spec)
+}
+
+/// A hash of an object's namespace and name.
+fn identity_hash<K: Resource>(obj: &K) -> u64 {
+    use std::hash::BuildHasher;
+    let meta = obj.meta();
+    FIXED_HASH.hash_one((&meta.namespace, &meta.name))
+}
+
+/// A hash of what a spec reader reads of an object: uid, generation, labels,
+/// annotations and whether it is being deleted.
+fn spec_hash<K: Resource>(obj: &K) -> u64 {
+    use std::hash::BuildHasher;
+    let meta = obj.meta();
+    FIXED_HASH.hash_one((
+        &meta.uid,
+        meta.generation,
+        &meta.labels,
+        &meta.annotations,
+        meta.deletion_timestamp.is_some(),
+    ))
+}
+
+/// One hasher for the process: the hashes are compared, never kept beyond it.
+static FIXED_HASH: std::sync::LazyLock<std::hash::RandomState> =
+    std::sync::LazyLock::new(std::hash::RandomState::new);
 
 /// The `live` changes, each as soon as it comes, and the `held` objects in
 /// between, each when `pace` allows.
@@ -688,6 +753,41 @@ mod tests {
         assert_eq!(next(&mut s), Some(104));
         assert_eq!(next(&mut s), Some(105));
         assert_eq!(next(&mut s), None);
+    }
+
+    #[test]
+    fn a_spec_reader_sees_spec_metadata_and_deletion_not_status() {
+        use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus};
+        let mut seen = std::collections::HashMap::new();
+        let mut d = Deployment::default();
+        d.metadata.name = Some("d".into());
+        d.metadata.namespace = Some("n".into());
+        d.metadata.generation = Some(1);
+        assert!(spec_changed(&mut seen, &d, true), "a new object passes");
+        assert!(
+            !spec_changed(&mut seen, &d, true),
+            "the same again does not"
+        );
+        d.status = Some(DeploymentStatus {
+            ready_replicas: Some(1),
+            ..Default::default()
+        });
+        assert!(
+            !spec_changed(&mut seen, &d, true),
+            "a status change does not"
+        );
+        d.metadata.labels = Some([("wardops.io/backup".into(), "nightly".into())].into());
+        assert!(spec_changed(&mut seen, &d, true), "a label passes");
+        d.metadata.generation = Some(2);
+        assert!(spec_changed(&mut seen, &d, true), "a spec change passes");
+        let mut other = d.clone();
+        other.metadata.name = Some("e".into());
+        assert!(
+            spec_changed(&mut seen, &other, true),
+            "another object is new"
+        );
+        assert!(spec_changed(&mut seen, &d, false), "a deletion passes");
+        assert!(spec_changed(&mut seen, &d, true), "made again, it is new");
     }
 
     #[test]

@@ -748,7 +748,11 @@ where
         children(),
         cache::pod_result,
     );
-    let (secret_events, ws_events) = (shared.secrets.changes(), shared.ward_services.changes());
+    // What a policy reads of a WardService is its metadata and spec.
+    let (secret_events, ws_events) = (
+        shared.secrets.changes(),
+        shared.ward_services.spec_changes(),
+    );
     // Claims by metadata only: a PVC destination's existence.
     let (claims, claim_events) = drives.cached(
         cache::api_for::<PartialObjectMeta<PersistentVolumeClaim>>(&client, namespace),

@@ -546,7 +546,8 @@ where
     let (secret_events, ns_events, ws_events) = (
         shared.secrets.changes(),
         shared.namespaces.changes(),
-        shared.ward_services.changes(),
+        // What a connector reads of its WardService is its metadata and spec.
+        shared.ward_services.spec_changes(),
     );
 
     let state = Arc::new(State {
