@@ -62,6 +62,13 @@ impl Lean for k8s_openapi::api::apps::v1::Deployment {
     }
 }
 
+impl Lean for k8s_openapi::api::batch::v1::CronJob {
+    /// Its Job template goes; its status (the last schedule time) stays.
+    fn lean(&mut self) {
+        self.spec = None;
+    }
+}
+
 impl Lean for k8s_openapi::api::core::v1::ConfigMap {
     fn lean(&mut self) {
         self.data = None;

@@ -266,7 +266,10 @@ async fn reconcile_inner(bp: &BackupPolicy, state: &State) -> Result<Action, Err
     }
     for cj in cache.cron_jobs.state() {
         let mine = cj.namespace().as_deref() == Some(ns.as_str())
-            && cj.labels().get(labels::INSTANCE_LABEL) == Some(&name);
+            && cj
+                .owner_references()
+                .iter()
+                .any(|o| o.controller == Some(true) && o.uid == uid);
         if mine && !wanted.contains(&cj.name_any()) {
             apply::delete_owned(&ctx.client, &ns, Some(cj), uid)
                 .await
@@ -736,7 +739,7 @@ where
     let (cron_jobs, cron_job_events) = drives.cached(
         cache::api_for::<CronJob>(&client, namespace),
         children(),
-        cache::slim,
+        cache::child,
     );
     let (jobs, job_events) = drives.cached(
         cache::api_for::<Job>(&client, namespace),

@@ -531,7 +531,7 @@ where
     let (cron_jobs, cron_job_events) = drives.cached(
         cache::api_for::<CronJob>(&client, namespace),
         children(),
-        cache::slim,
+        cache::child,
     );
     let (jobs, job_events) = drives.cached(
         cache::api_for::<Job>(&client, namespace),
