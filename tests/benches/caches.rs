@@ -1033,6 +1033,7 @@ fn write_json(
     runs: &[(&str, Figures)],
 ) -> Result<()> {
     let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let (connectors, policies) = connectors_and_policies(wards);
     let mem_kib = read("/proc/meminfo")
         .lines()
         .find(|l| l.starts_with("MemTotal:"))
@@ -1086,8 +1087,8 @@ fn write_json(
         },
         "versions": {"wardops": env!("CARGO_PKG_VERSION"), "control_plane": control_plane},
         "wards": wards,
-        "data_connectors": connectors_and_policies(wards).0,
-        "backup_policies": connectors_and_policies(wards).1,
+        "data_connectors": connectors,
+        "backup_policies": policies,
         "namespaces": NAMESPACES,
         "noise_secrets_and_configmaps": noise,
         "raw_baseline_s": raw.map(|(raw, _)| raw.as_secs_f64()),

@@ -222,6 +222,21 @@ pub struct Owner<'a> {
     pub name: &'a str,
 }
 
+/// The owner reference of `meta` that marks its controller, if it has one.
+pub fn controller_of(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference> {
+    meta.owner_references
+        .iter()
+        .flatten()
+        .find(|r| r.controller == Some(true))
+}
+
+/// Whether the resource of uid `owner_uid` controls `obj`.
+pub fn controlled_by<K: Resource>(obj: &K, owner_uid: &str) -> bool {
+    controller_of(obj.meta()).is_some_and(|c| c.uid == owner_uid)
+}
+
 /// Whether wardops may apply over an existing object on behalf of `owner`:
 /// the object is controlled by `owner`, or it has no controller and wardops
 /// made it for a resource of the same name (a retained PersistentVolumeClaim).
@@ -230,8 +245,7 @@ pub fn may_manage(
     meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
     owner: Owner,
 ) -> bool {
-    let refs = meta.owner_references.as_deref().unwrap_or_default();
-    match refs.iter().find(|r| r.controller == Some(true)) {
+    match controller_of(meta) {
         Some(controller) => controller.uid == owner.uid,
         None => {
             let labels = meta.labels.as_ref();
@@ -470,11 +484,7 @@ where
         source,
     };
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    let owned = live
-        .owner_references()
-        .iter()
-        .any(|o| o.controller == Some(true) && o.uid == owner_uid);
-    if !owned {
+    if !controlled_by(live.as_ref(), owner_uid) {
         return Ok(false);
     }
     let dp = DeleteParams {

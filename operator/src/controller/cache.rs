@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::{FutureExt, Stream, StreamExt};
-use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Lookup, ObjectRef, Store};
 use kube::runtime::utils::Backoff;
@@ -147,12 +146,7 @@ fn lean_meta(meta: &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMe
     if let Some(a) = meta.annotations.as_mut() {
         a.retain(|k, _| k == super::apply::APPLIED_DIGEST_ANNOTATION);
     }
-    let controlled = meta
-        .owner_references
-        .iter()
-        .flatten()
-        .any(|r| r.controller == Some(true));
-    if controlled {
+    if super::apply::controller_of(meta).is_some() {
         meta.labels = None;
     }
 }
@@ -162,12 +156,6 @@ fn lean_meta(meta: &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMe
 pub fn pod_result(pod: &mut k8s_openapi::api::core::v1::Pod) {
     slim(pod);
     pod.spec = None;
-}
-
-/// Keeps only the identity of a Secret (name, namespace, uid, resourceVersion):
-/// its labels and annotations may carry its values (kubectl's last-applied).
-pub fn secret_identity(meta: &mut PartialObjectMeta<Secret>) {
-    identity(meta);
 }
 
 /// Keeps only the identity of an object (name, namespace, uid,
@@ -728,6 +716,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::Secret;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
 
     #[tokio::test]
@@ -825,7 +814,7 @@ mod tests {
             },
             _phantom: Default::default(),
         };
-        secret_identity(&mut s);
+        identity(&mut s);
         assert_eq!(s.metadata.name.as_deref(), Some("db"));
         assert_eq!(s.metadata.resource_version.as_deref(), Some("7"));
         assert!(s.metadata.annotations.is_none() && s.metadata.labels.is_none());

@@ -81,11 +81,9 @@ impl SharedCaches {
         let ward_services = drives.shared(cache::api_for(client, namespace), all(), cache::slim);
         let connectors = drives.shared(cache::api_for(client, namespace), all(), cache::slim);
         let backup_policies = drives.shared(cache::api_for(client, namespace), all(), cache::slim);
-        let secrets = drives.shared(
-            cache::api_for(client, namespace),
-            all(),
-            cache::secret_identity,
-        );
+        // A Secret's identity only: its labels and annotations may carry its
+        // values (kubectl's last-applied).
+        let secrets = drives.shared(cache::api_for(client, namespace), all(), cache::identity);
         let ns_config = match namespace {
             Some(ns) => all().fields(&format!("metadata.name={ns}")),
             None => all(),

@@ -266,10 +266,7 @@ async fn reconcile_inner(bp: &BackupPolicy, state: &State) -> Result<Action, Err
     }
     for cj in cache.cron_jobs.state() {
         let mine = cj.namespace().as_deref() == Some(ns.as_str())
-            && cj
-                .owner_references()
-                .iter()
-                .any(|o| o.controller == Some(true) && o.uid == uid);
+            && apply::controlled_by(cj.as_ref(), uid);
         if mine && !wanted.contains(&cj.name_any()) {
             apply::delete_owned(&ctx.client, &ns, Some(cj), uid)
                 .await
