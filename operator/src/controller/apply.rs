@@ -18,6 +18,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::cache::{self, Lean};
 use super::labels::{FIELD_MANAGER, MANAGED_BY, WARD_SERVICE_LABEL};
 
 /// Annotation holding the digest of the last applied configuration.
@@ -317,9 +318,9 @@ impl ApplyError {
 /// Applies `obj` in `namespace` with the `wardops` field manager, unless the live
 /// object already holds it. `cached` is the object from the watch cache; only
 /// when the cache has none (a new child, or one wardops does not own) is the
-/// API server asked. Returns the live object: when unchanged, the cached copy,
-/// which for a child the cache trims ([`super::cache::child`]) holds its
-/// metadata and status but not its content.
+/// API server asked. Returns the live object with its metadata and status but
+/// not its content: when unchanged, the cached copy ([`cache::child`]), else
+/// the API server's answer trimmed alike ([`trimmed`]).
 pub async fn apply<K>(
     client: &Client,
     namespace: &str,
@@ -328,7 +329,12 @@ pub async fn apply<K>(
     cached: Option<Arc<K>>,
 ) -> Result<(Arc<K>, Outcome), ApplyError>
 where
-    K: Resource<Scope = NamespaceResourceScope> + Clone + Serialize + DeserializeOwned + Debug,
+    K: Resource<Scope = NamespaceResourceScope>
+        + Clone
+        + Serialize
+        + DeserializeOwned
+        + Debug
+        + Lean,
     K::DynamicType: Default,
 {
     let kind = K::kind(&K::DynamicType::default()).into_owned();
@@ -349,7 +355,7 @@ where
     let live = match cached {
         Some(live) => Some(live),
         None => match create_only(&api, &name, &params, &obj).await {
-            Ok(Some(created)) => return Ok((Arc::new(created), Outcome::Applied)),
+            Ok(Some(created)) => return Ok((Arc::new(trimmed(created)), Outcome::Applied)),
             Ok(None) => api.get_opt(&name).await.map_err(api_err)?.map(Arc::new),
             Err(e) => return Err(api_err(e)),
         },
@@ -375,7 +381,19 @@ where
         .patch(&name, &params, &Patch::Apply(&obj))
         .await
         .map_err(api_err)?;
-    Ok((Arc::new(live), Outcome::Applied))
+    Ok((Arc::new(trimmed(live)), Outcome::Applied))
+}
+
+/// The API server's answer to an apply without what no reconcile reads of it:
+/// its managed fields and its content ([`Lean`]), as the cache holds it. A
+/// reconcile keeps what it applied until it ends; a BackupPolicy applies a
+/// CronJob per target, and a hundred answers held whole (each with its Job
+/// template and managed fields) were most of the operator's heap while a
+/// city converged.
+fn trimmed<K: Resource + Lean>(mut live: K) -> K {
+    cache::slim(&mut live);
+    live.lean();
+    live
 }
 
 /// A resource version no stored object can hold (etcd revisions count up from 1
@@ -419,9 +437,10 @@ where
         + Clone
         + Serialize
         + DeserializeOwned
-        + Debug,
+        + Debug
+        + Lean,
 {
-    let cached = super::cache::get(store, namespace, &obj.name_any());
+    let cached = cache::get(store, namespace, &obj.name_any());
     apply(client, namespace, owner, obj, cached)
         .await
         .map(|(live, _)| live)
@@ -590,6 +609,36 @@ mod tests {
                 }
             }
         })
+    }
+
+    #[test]
+    fn an_apply_answer_keeps_what_a_reconcile_reads() {
+        use k8s_openapi::api::apps::v1::Deployment;
+        use k8s_openapi::api::batch::v1::CronJob;
+        let d: Deployment = serde_json::from_value(live_deployment()).unwrap();
+        let t = trimmed(d.clone());
+        assert_eq!(t.metadata.managed_fields, None);
+        assert_eq!(t.metadata.annotations, d.metadata.annotations);
+        assert_eq!(t.spec.as_ref().and_then(|s| s.replicas), Some(1));
+        assert_eq!(t.spec.and_then(|s| s.template.spec), None);
+        assert_eq!(t.status, d.status);
+
+        let cj: CronJob = serde_json::from_value(json!({
+            "metadata": {"name": "nightly-p1", "namespace": "default",
+                "managedFields": [{"manager": "wardops", "operation": "Apply",
+                    "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:schedule": {}}}}]},
+            "spec": {"schedule": "30 1 * * *", "jobTemplate": {"spec": {"template": {
+                "spec": {"containers": [{"name": "backup", "image": "wardops"}]}}}}},
+            "status": {"lastScheduleTime": "2026-11-29T01:30:00Z"}
+        }))
+        .unwrap();
+        let t = trimmed(cj.clone());
+        assert_eq!((t.metadata.managed_fields, t.spec), (None, None));
+        assert_eq!(t.metadata.name.as_deref(), Some("nightly-p1"));
+        assert_eq!(
+            t.status, cj.status,
+            "a policy's status reads the last schedule time"
+        );
     }
 
     #[test]

@@ -82,6 +82,12 @@ impl Lean for k8s_openapi::api::core::v1::ServiceAccount {
     }
 }
 
+impl Lean for k8s_openapi::api::core::v1::PersistentVolumeClaim {
+    /// A claim keeps its content: its volume name and phase are read, and
+    /// its cache keeps its labels and annotations too ([`slim`], not [`child`]).
+    fn lean(&mut self) {}
+}
+
 /// Kinds whose whole content is their `spec`, and whose `status` no
 /// reconcile reads.
 macro_rules! lean_spec {
@@ -283,31 +289,39 @@ where
 /// read the cache from before the listing, and with nothing to trigger another
 /// one, a WardService could report `RollingOut` over an available Deployment
 /// (the fault suite's API server restart caught it: a restart ends every watch
-/// and each cache lists again). `listed` collects a listing's objects.
+/// and each cache lists again). `listed` collects a listing's objects, and
+/// each is copied out of the cache only as it is handed on: copied all at
+/// once, a listing of a city held a second copy of its cache.
 fn changed<K>(
     store: &Store<K>,
     listed: &mut Vec<ObjectRef<K>>,
     event: Result<watcher::Event<K>, watcher::Error>,
-) -> Vec<Result<K, watcher::Error>>
+) -> Box<dyn Iterator<Item = Result<K, watcher::Error>> + Send>
 where
-    K: Resource<DynamicType = ()> + Lookup<DynamicType = ()> + Clone + 'static,
+    K: Resource<DynamicType = ()> + Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
 {
     match event {
-        Ok(watcher::Event::Apply(obj) | watcher::Event::Delete(obj)) => vec![Ok(obj)],
+        Ok(watcher::Event::Apply(obj) | watcher::Event::Delete(obj)) => {
+            Box::new(std::iter::once(Ok(obj)))
+        }
         Ok(watcher::Event::Init) => {
             listed.clear();
-            Vec::new()
+            Box::new(std::iter::empty())
         }
         Ok(watcher::Event::InitApply(obj)) => {
             listed.push(ObjectRef::from_obj(&obj));
-            Vec::new()
+            Box::new(std::iter::empty())
         }
-        Ok(watcher::Event::InitDone) => std::mem::take(listed)
-            .iter()
-            .filter_map(|r| store.get(r))
-            .map(|obj| Ok(obj.as_ref().clone()))
-            .collect(),
-        Err(e) => vec![Err(e)],
+        Ok(watcher::Event::InitDone) => {
+            let store = store.clone();
+            Box::new(
+                std::mem::take(listed)
+                    .into_iter()
+                    .filter_map(move |r| store.get(&r))
+                    .map(|obj| Ok(obj.as_ref().clone())),
+            )
+        }
+        Err(e) => Box::new(std::iter::once(Err(e))),
     }
 }
 
@@ -749,6 +763,39 @@ mod tests {
         assert_eq!(next(&mut s), Some(104));
         assert_eq!(next(&mut s), Some(105));
         assert_eq!(next(&mut s), None);
+    }
+
+    #[test]
+    fn a_listing_is_handed_on_from_the_cache_once_complete() {
+        use k8s_openapi::api::core::v1::ConfigMap;
+        let (store, mut writer) = reflector::store::<ConfigMap>();
+        let cm = |name: &str| ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("p1".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mut listed = Vec::new();
+        let mut step = |event: watcher::Event<ConfigMap>| {
+            writer.apply_watcher_event(&event);
+            changed(&store, &mut listed, Ok(event))
+                .map(|c| c.map(|o| o.name_any()).unwrap_or_default())
+                .collect::<Vec<_>>()
+        };
+        assert!(step(watcher::Event::Init).is_empty());
+        assert!(step(watcher::Event::InitApply(cm("a"))).is_empty());
+        assert!(step(watcher::Event::InitApply(cm("b"))).is_empty());
+        assert_eq!(step(watcher::Event::InitDone), ["a", "b"]);
+        assert_eq!(step(watcher::Event::Apply(cm("c"))), ["c"]);
+        assert!(step(watcher::Event::Init).is_empty());
+        assert!(step(watcher::Event::InitApply(cm("c"))).is_empty());
+        assert_eq!(
+            step(watcher::Event::InitDone),
+            ["c"],
+            "a relisting hands on what it listed, not what an earlier one did"
+        );
     }
 
     #[test]

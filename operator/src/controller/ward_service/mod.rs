@@ -433,7 +433,8 @@ where
         + Clone
         + serde::Serialize
         + serde::de::DeserializeOwned
-        + std::fmt::Debug,
+        + std::fmt::Debug
+        + cache::Lean,
 {
     match obj {
         Some(obj) => apply::apply_cached(client, ns, owner, store, obj)
