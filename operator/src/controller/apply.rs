@@ -318,9 +318,10 @@ impl ApplyError {
 /// Applies `obj` in `namespace` with the `wardops` field manager, unless the live
 /// object already holds it. `cached` is the object from the watch cache; only
 /// when the cache has none (a new child, or one wardops does not own) is the
-/// API server asked. Returns the live object with its metadata and status but
-/// not its content: when unchanged, the cached copy ([`cache::child`]), else
-/// the API server's answer trimmed alike ([`trimmed`]).
+/// API server asked. Returns the live object: when written, the API server's
+/// answer without its content (`trimmed`); when unchanged, the copy compared,
+/// which from the cache is trimmed alike ([`cache::child`]) and, read because
+/// the cache had none (the name was taken), whole.
 pub async fn apply<K>(
     client: &Client,
     namespace: &str,

@@ -33,7 +33,8 @@ pub fn slim<K: Resource>(obj: &mut K) {
 }
 
 /// A child kind whose cached copy can drop its content once it carries the
-/// fingerprint of what wardops applied ([`child`]).
+/// fingerprint of what wardops applied ([`child`]), and whose answer to an
+/// apply drops it too (`apply::trimmed`).
 pub trait Lean {
     /// Drops the content no reconcile reads from the cache (reconciles read
     /// a child's metadata, and a Deployment's replicas and status).
