@@ -16,6 +16,7 @@ use tracing::{error, info, warn};
 use crate::api::{BackupPolicy, DataConnector, Restore, WardService};
 use crate::controller::{self, Context};
 
+pub mod client;
 pub mod crd_check;
 pub mod health;
 pub mod leader;
@@ -91,7 +92,7 @@ pub async fn client() -> Result<Client, RunError> {
     if let Ok(ua) = http::HeaderValue::from_str(&format!("wardops/{}", crate::VERSION)) {
         config.headers.push((http::header::USER_AGENT, ua));
     }
-    Client::try_from(config).map_err(RunError::Client)
+    client::from_config(config).map_err(RunError::Client)
 }
 
 /// Resolves when SIGTERM or SIGINT arrives.
