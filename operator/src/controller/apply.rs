@@ -430,7 +430,7 @@ pub async fn apply_cached<K>(
     client: &Client,
     namespace: &str,
     owner: Owner<'_>,
-    store: &kube::runtime::reflector::Store<K>,
+    store: &impl cache::Live<K>,
     obj: K,
 ) -> Result<Arc<K>, ApplyError>
 where
@@ -441,7 +441,7 @@ where
         + Debug
         + Lean,
 {
-    let cached = cache::get(store, namespace, &obj.name_any());
+    let cached = store.live(namespace, &obj.name_any());
     apply(client, namespace, owner, obj, cached)
         .await
         .map(|(live, _)| live)

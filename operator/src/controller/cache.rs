@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::{FutureExt, Stream, StreamExt};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Lookup, ObjectRef, Store};
 use kube::runtime::utils::Backoff;
@@ -33,15 +34,34 @@ pub fn slim<K: Resource>(obj: &mut K) {
 }
 
 /// A child kind whose cached copy can drop its content once it carries the
-/// fingerprint of what wardops applied ([`child`]), and whose answer to an
+/// fingerprint of what wardops applied ([`CachedChild`]), and whose answer to an
 /// apply drops it too (`apply::trimmed`).
-pub trait Lean {
+pub trait Lean: Resource<DynamicType = ()> + Clone + Sized {
+    /// What a lean copy holds beside its metadata: all a reconcile reads of
+    /// it (a Deployment's replicas and status, a CronJob's status; of most
+    /// kinds, nothing). A [`CachedChild`] holds it in place of the kind's own
+    /// type, whose every field is inline, read or not (a Deployment's is
+    /// 2.5 KB).
+    type Kept: Clone + Debug + Send + Sync + 'static;
+
     /// Drops the content no reconcile reads from the cache (reconciles read
     /// a child's metadata, and a Deployment's replicas and status).
     fn lean(&mut self);
+
+    /// A lean copy's metadata and what it kept.
+    fn split(self) -> (ObjectMeta, Self::Kept);
+
+    /// The lean copy [`Lean::split`] took apart.
+    fn join(metadata: ObjectMeta, kept: Self::Kept) -> Self;
 }
 
 impl Lean for k8s_openapi::api::apps::v1::Deployment {
+    /// Whether it had a spec, with its replicas; its status.
+    type Kept = (
+        Option<Option<i32>>,
+        Option<k8s_openapi::api::apps::v1::DeploymentStatus>,
+    );
+
     fn lean(&mut self) {
         if let Some(spec) = self.spec.as_mut() {
             *spec = k8s_openapi::api::apps::v1::DeploymentSpec {
@@ -60,76 +80,264 @@ impl Lean for k8s_openapi::api::apps::v1::Deployment {
             c.last_update_time = None;
         }
     }
+
+    fn split(self) -> (ObjectMeta, Self::Kept) {
+        let replicas = self.spec.map(|s| s.replicas);
+        (self.metadata, (replicas, self.status))
+    }
+
+    fn join(metadata: ObjectMeta, (replicas, status): Self::Kept) -> Self {
+        let spec = replicas.map(|replicas| k8s_openapi::api::apps::v1::DeploymentSpec {
+            replicas,
+            ..Default::default()
+        });
+        Self {
+            metadata,
+            spec,
+            status,
+        }
+    }
 }
 
 impl Lean for k8s_openapi::api::batch::v1::CronJob {
+    type Kept = Option<k8s_openapi::api::batch::v1::CronJobStatus>;
+
     /// Its Job template goes; its status (the last schedule time) stays.
     fn lean(&mut self) {
         self.spec = None;
     }
-}
 
-impl Lean for k8s_openapi::api::core::v1::ConfigMap {
-    fn lean(&mut self) {
-        self.data = None;
-        self.binary_data = None;
+    fn split(self) -> (ObjectMeta, Self::Kept) {
+        (self.metadata, self.status)
     }
-}
 
-impl Lean for k8s_openapi::api::core::v1::ServiceAccount {
-    fn lean(&mut self) {
-        self.image_pull_secrets = None;
-        self.secrets = None;
+    fn join(metadata: ObjectMeta, status: Self::Kept) -> Self {
+        Self {
+            metadata,
+            spec: None,
+            status,
+        }
     }
 }
 
 impl Lean for k8s_openapi::api::core::v1::PersistentVolumeClaim {
     /// A claim keeps its content: its volume name and phase are read, and
-    /// its cache keeps its labels and annotations too ([`slim`], not [`child`]).
+    /// its cache keeps its labels and annotations too ([`slim`], not a
+    /// [`CachedChild`]).
+    type Kept = (
+        Option<k8s_openapi::api::core::v1::PersistentVolumeClaimSpec>,
+        Option<k8s_openapi::api::core::v1::PersistentVolumeClaimStatus>,
+    );
+
     fn lean(&mut self) {}
+
+    fn split(self) -> (ObjectMeta, Self::Kept) {
+        (self.metadata, (self.spec, self.status))
+    }
+
+    fn join(metadata: ObjectMeta, (spec, status): Self::Kept) -> Self {
+        Self {
+            metadata,
+            spec,
+            status,
+        }
+    }
 }
 
-/// Kinds whose whole content is their `spec`, and whose `status` no
-/// reconcile reads.
-macro_rules! lean_spec {
-    ($($kind:ty),* $(,)?) => {$(
+/// Kinds whose lean copy is their metadata alone: the `data` of a
+/// ConfigMap, the secrets of a ServiceAccount, the `spec` (and `status`)
+/// of the rest are never read from the cache.
+macro_rules! lean_to_metadata {
+    ($($kind:ty: $($field:ident),+;)*) => {$(
         impl Lean for $kind {
+            type Kept = ();
+
             fn lean(&mut self) {
-                self.spec = None;
+                $(self.$field = None;)+
+            }
+
+            fn split(self) -> (ObjectMeta, ()) {
+                (self.metadata, ())
+            }
+
+            fn join(metadata: ObjectMeta, (): ()) -> Self {
+                Self {
+                    metadata,
+                    ..Default::default()
+                }
             }
         }
     )*};
-    (status: $($kind:ty),* $(,)?) => {$(
-        impl Lean for $kind {
-            fn lean(&mut self) {
-                self.spec = None;
-                self.status = None;
-            }
-        }
-    )*};
 }
 
-lean_spec!(k8s_openapi::api::networking::v1::NetworkPolicy);
-lean_spec!(status:
-    k8s_openapi::api::core::v1::Service,
-    k8s_openapi::api::networking::v1::Ingress,
-    k8s_openapi::api::policy::v1::PodDisruptionBudget,
-    k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler,
-);
+lean_to_metadata! {
+    k8s_openapi::api::core::v1::ConfigMap: data, binary_data;
+    k8s_openapi::api::core::v1::ServiceAccount: image_pull_secrets, secrets;
+    k8s_openapi::api::networking::v1::NetworkPolicy: spec;
+    k8s_openapi::api::core::v1::Service: spec, status;
+    k8s_openapi::api::networking::v1::Ingress: spec, status;
+    k8s_openapi::api::policy::v1::PodDisruptionBudget: spec, status;
+    k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler: spec, status;
+}
 
-/// Trims a cached child: when wardops applied it, its content gives way to
-/// the fingerprint of what it holds of wardops' fields (an in-memory
-/// annotation, [`apply::LIVE_FINGERPRINT_ANNOTATION`]), which is all the
-/// hand-edit check needs, and its metadata to what [`apply`] reads of it
-/// ([`lean_meta`]); then [`slim`]. A child wardops applied nothing to keeps
-/// its content (the check then reads it whole).
+/// A cached child of kind `K`: once wardops applied it, its metadata (down
+/// to what [`apply`] reads: [`lean_meta`]), the digest and fingerprint of
+/// what it holds of wardops' fields, and what [`Lean::Kept`] of the rest;
+/// else the whole object, for the hand-edit check to read. Read from the
+/// API server (a watch of `Api<CachedChild<K>>` is a watch of `K`), it is trimmed
+/// as it is read ([`trim_child`]), and [`Live::live`] gives back the lean
+/// `K` the reconciles read.
+///
+/// Held as `K` itself, a lean child kept every field of its type (a
+/// Deployment's 2.5 KB, a CronJob's 3 KB) and a map node for its two
+/// annotations (about 0.5 KB): most of the caches' memory at 1,000 wards.
+///
+/// [`apply`]: super::apply
+#[derive(Clone, Debug)]
+pub struct CachedChild<K: Lean>(Held<K>);
+
+/// Most children are lean: that variant is the large one, inline.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug)]
+enum Held<K: Lean> {
+    Lean {
+        metadata: ObjectMeta,
+        digest: Option<String>,
+        fingerprint: String,
+        kept: K::Kept,
+    },
+    Whole(Box<K>),
+}
+
+impl<K: Lean + serde::Serialize> From<K> for CachedChild<K> {
+    fn from(mut obj: K) -> Self {
+        if !trim_child(&mut obj) {
+            return CachedChild(Held::Whole(Box::new(obj)));
+        }
+        let mut annotations = obj.meta_mut().annotations.take().unwrap_or_default();
+        let digest = annotations.remove(super::apply::APPLIED_DIGEST_ANNOTATION);
+        let fingerprint = annotations
+            .remove(super::apply::LIVE_FINGERPRINT_ANNOTATION)
+            .unwrap_or_default();
+        let (metadata, kept) = obj.split();
+        CachedChild(Held::Lean {
+            metadata,
+            digest,
+            fingerprint,
+            kept,
+        })
+    }
+}
+
+impl<K: Lean> CachedChild<K> {
+    /// The child as the reconciles read it: lean (its annotations the
+    /// digest and the fingerprint), or whole.
+    pub fn to_lean(&self) -> K {
+        match &self.0 {
+            Held::Whole(obj) => obj.as_ref().clone(),
+            Held::Lean {
+                metadata,
+                digest,
+                fingerprint,
+                kept,
+            } => {
+                let mut obj = K::join(metadata.clone(), kept.clone());
+                let annotations = obj.annotations_mut();
+                if let Some(digest) = digest {
+                    annotations.insert(
+                        super::apply::APPLIED_DIGEST_ANNOTATION.to_string(),
+                        digest.clone(),
+                    );
+                }
+                annotations.insert(
+                    super::apply::LIVE_FINGERPRINT_ANNOTATION.to_string(),
+                    fingerprint.clone(),
+                );
+                obj
+            }
+        }
+    }
+}
+
+impl<K: Lean> Resource for CachedChild<K> {
+    type DynamicType = ();
+    type Scope = K::Scope;
+
+    fn kind(dt: &()) -> std::borrow::Cow<'_, str> {
+        K::kind(dt)
+    }
+
+    fn group(dt: &()) -> std::borrow::Cow<'_, str> {
+        K::group(dt)
+    }
+
+    fn version(dt: &()) -> std::borrow::Cow<'_, str> {
+        K::version(dt)
+    }
+
+    fn plural(dt: &()) -> std::borrow::Cow<'_, str> {
+        K::plural(dt)
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        match &self.0 {
+            Held::Lean { metadata, .. } => metadata,
+            Held::Whole(obj) => obj.meta(),
+        }
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        match &mut self.0 {
+            Held::Lean { metadata, .. } => metadata,
+            Held::Whole(obj) => obj.meta_mut(),
+        }
+    }
+}
+
+impl<'de, K: Lean + serde::Serialize + DeserializeOwned> serde::Deserialize<'de>
+    for CachedChild<K>
+{
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        K::deserialize(d).map(CachedChild::from)
+    }
+}
+
+/// A cache a reconcile reads its live children from.
+pub trait Live<K> {
+    /// The cached copy of `namespace`/`name`, as the reconciles read it.
+    fn live(&self, namespace: &str, name: &str) -> Option<Arc<K>>;
+}
+
+impl<K> Live<K> for Store<K>
+where
+    K: Lookup<DynamicType = ()> + Clone + 'static,
+{
+    fn live(&self, namespace: &str, name: &str) -> Option<Arc<K>> {
+        get(self, namespace, name)
+    }
+}
+
+impl<K: Lean> Live<K> for Store<CachedChild<K>> {
+    fn live(&self, namespace: &str, name: &str) -> Option<Arc<K>> {
+        get(self, namespace, name).map(|c| Arc::new(c.to_lean()))
+    }
+}
+
+/// Trims a child read from the API server: when wardops applied it, its
+/// content gives way to the fingerprint of what it holds of wardops' fields
+/// (an in-memory annotation, [`apply::LIVE_FINGERPRINT_ANNOTATION`]), which
+/// is all the hand-edit check needs, and its metadata to what [`apply`]
+/// reads of it ([`lean_meta`]); then [`slim`]. A child wardops applied
+/// nothing to keeps its content (the check then reads it whole). Returns
+/// whether it was fingerprinted.
 ///
 /// [`apply`]: super::apply
 /// [`apply::LIVE_FINGERPRINT_ANNOTATION`]: super::apply::LIVE_FINGERPRINT_ANNOTATION
-pub fn child<K: Resource + serde::Serialize + Lean>(obj: &mut K) {
+fn trim_child<K: Resource + serde::Serialize + Lean>(obj: &mut K) -> bool {
     let fingerprint = serde_json::to_value(&*obj)
         .ok()
         .and_then(|live| super::apply::live_fingerprint(&live));
+    let fingerprinted = fingerprint.is_some();
     if let Some(fingerprint) = fingerprint {
         obj.lean();
         lean_meta(obj.meta_mut());
@@ -139,6 +347,7 @@ pub fn child<K: Resource + serde::Serialize + Lean>(obj: &mut K) {
         );
     }
     slim(obj);
+    fingerprinted
 }
 
 /// The metadata of a fingerprinted child, down to what [`apply`] reads: its
@@ -149,7 +358,7 @@ pub fn child<K: Resource + serde::Serialize + Lean>(obj: &mut K) {
 ///
 /// [`apply`]: super::apply
 /// [`apply::may_manage`]: super::apply::may_manage
-fn lean_meta(meta: &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) {
+fn lean_meta(meta: &mut ObjectMeta) {
     if let Some(a) = meta.annotations.as_mut() {
         a.retain(|k, _| k == super::apply::APPLIED_DIGEST_ANNOTATION);
     }
@@ -165,16 +374,28 @@ pub fn pod_result(pod: &mut k8s_openapi::api::core::v1::Pod) {
     pod.spec = None;
 }
 
-/// Keeps only the identity of an object (name, namespace, uid,
-/// resourceVersion, deletion): for a cache read only for whether an object
-/// exists.
-pub fn identity<K: Resource>(obj: &mut K) {
+/// Keeps of a metadata-only object what a metadata cache reads: all of its
+/// metadata but what [`slim`] drops, without the copy of its kind and API
+/// version (the cache's type says both; two strings more for each of a
+/// city's Namespaces, claims and pods).
+pub fn metadata<K: Resource>(obj: &mut PartialObjectMeta<K>) {
     slim(obj);
-    let meta = obj.meta_mut();
+    obj.types = None;
+}
+
+/// Keeps only the identity of a metadata-only object (name, namespace,
+/// resourceVersion, deletion): for a cache read only for whether an object
+/// exists, such as every Secret of the cluster (5,000 unrelated ones cost the
+/// 1,000-ward city benchmark's cache about 4 MiB before their uid and type
+/// went).
+pub fn identity<K: Resource>(obj: &mut PartialObjectMeta<K>) {
+    metadata(obj);
+    let meta = &mut obj.metadata;
     meta.annotations = None;
     meta.labels = None;
     meta.owner_references = None;
     meta.finalizers = None;
+    meta.uid = None;
 }
 
 /// How a watch waits after an error: 250 ms doubling to [`WATCH_BACKOFF_MAX`],
@@ -389,6 +610,23 @@ impl Drives {
     {
         let shared = self.shared(api, config, trim);
         (shared.store(), shared.changes())
+    }
+
+    /// A cache of a controller's children of kind `K`, each held as a
+    /// [`CachedChild`], and the stream of their changes.
+    pub fn children<K>(
+        &mut self,
+        api: Api<CachedChild<K>>,
+        config: watcher::Config,
+    ) -> (
+        Store<CachedChild<K>>,
+        impl Stream<Item = Result<CachedChild<K>, watcher::Error>> + Send + 'static + use<K>,
+    )
+    where
+        K: Lean + serde::Serialize + DeserializeOwned + Debug + Send + Sync + 'static,
+    {
+        // Trimmed as it is read (`CachedChild`'s `Deserialize`).
+        self.cached(api, config, |_| {})
     }
 
     /// Runs every watch made here until the stop.
@@ -884,7 +1122,7 @@ mod tests {
         });
         let mut d: Deployment = serde_json::from_value(applied.clone()).unwrap();
         let live = serde_json::to_value(&d).unwrap();
-        child(&mut d);
+        trim_child(&mut d);
         let kept = d.annotations()[super::super::apply::LIVE_FINGERPRINT_ANNOTATION].clone();
         assert_eq!(Some(kept), super::super::apply::live_fingerprint(&live));
         let spec = d.spec.as_ref().unwrap();
@@ -897,7 +1135,7 @@ mod tests {
         // Applied by someone else: kept whole, for the full check.
         let mut theirs: Deployment = serde_json::from_value(applied).unwrap();
         theirs.metadata.managed_fields.as_mut().unwrap()[0].manager = Some("kubectl".into());
-        child(&mut theirs);
+        trim_child(&mut theirs);
         assert!(theirs.spec.unwrap().template.spec.is_some());
         assert!(theirs.metadata.annotations.is_none());
     }
@@ -946,7 +1184,7 @@ mod tests {
         for refs in [controller, serde_json::json!([])] {
             let whole = deployment(refs);
             let mut lean = whole.clone();
-            child(&mut lean);
+            trim_child(&mut lean);
             for owner in owners {
                 assert_eq!(
                     may_manage(lean.meta(), owner),
@@ -970,11 +1208,87 @@ mod tests {
         // Controlled, its labels are not read; uncontrolled, they are kept.
         let mut controlled = deployment(serde_json::json!([{"apiVersion": "wardops.io/v1alpha1",
             "kind": "WardService", "name": "w", "uid": "u1", "controller": true}]));
-        child(&mut controlled);
+        trim_child(&mut controlled);
         assert!(controlled.metadata.labels.is_none());
         let mut uncontrolled = deployment(serde_json::json!([]));
-        child(&mut uncontrolled);
+        trim_child(&mut uncontrolled);
         assert_eq!(uncontrolled.labels()[WARD_SERVICE_LABEL], "w");
+    }
+
+    /// A child read as a [`CachedChild`] (as its watch reads it) gives back
+    /// the lean copy trimmed in place, field for field; one wardops applied
+    /// nothing to, the whole object; and it takes a fraction of the room.
+    #[test]
+    fn a_cached_child_gives_back_its_lean_copy() {
+        use super::super::apply::APPLIED_DIGEST_ANNOTATION;
+        use super::super::labels::FIELD_MANAGER;
+        use k8s_openapi::api::apps::v1::Deployment;
+        use k8s_openapi::api::batch::v1::CronJob;
+        use k8s_openapi::api::core::v1::{ConfigMap, Service};
+        fn round_trip<K>(json: serde_json::Value, fingerprinted: bool)
+        where
+            K: Lean + serde::Serialize + DeserializeOwned + PartialEq + Debug,
+        {
+            let held: CachedChild<K> = serde_json::from_value(json.clone()).unwrap();
+            let mut lean: K = serde_json::from_value(json).unwrap();
+            assert_eq!(trim_child(&mut lean), fingerprinted);
+            assert_eq!(held.to_lean(), lean, "{}", K::kind(&()));
+            assert_eq!(held.meta().name, lean.meta().name);
+            assert_eq!(matches!(held.0, Held::Lean { .. }), fingerprinted);
+        }
+        let object = |manager: &str, rest: serde_json::Value| {
+            let mut o = serde_json::json!({
+                "metadata": {"name": "c", "namespace": "n", "resourceVersion": "5", "uid": "u",
+                    "labels": {"app": "c"},
+                    "annotations": {APPLIED_DIGEST_ANNOTATION: "ab", "other": "x"},
+                    "ownerReferences": [{"apiVersion": "wardops.io/v1alpha1", "kind": "WardService",
+                        "name": "w", "uid": "u1", "controller": true}],
+                    "managedFields": [{"manager": manager, "operation": "Apply",
+                        "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:labels": {"f:app": {}}}}}]},
+            });
+            o.as_object_mut()
+                .unwrap()
+                .extend(rest.as_object().unwrap().clone());
+            o
+        };
+        for manager in [FIELD_MANAGER, "kubectl"] {
+            let ours = manager == FIELD_MANAGER;
+            round_trip::<Deployment>(
+                object(
+                    manager,
+                    serde_json::json!({
+                    "spec": {"replicas": 3, "selector": {}, "template": {"spec": {"containers": []}}},
+                    "status": {"availableReplicas": 2, "conditions": [{"type": "Available",
+                        "status": "True", "reason": "MinimumReplicasAvailable", "message": "m"}]}}),
+                ),
+                ours,
+            );
+            round_trip::<CronJob>(
+                object(
+                    manager,
+                    serde_json::json!({
+                    "spec": {"schedule": "0 1 * * *", "jobTemplate": {}},
+                    "status": {"lastScheduleTime": "2026-11-29T01:00:00Z"}}),
+                ),
+                ours,
+            );
+            round_trip::<ConfigMap>(
+                object(manager, serde_json::json!({"data": {"k": "v"}})),
+                ours,
+            );
+            round_trip::<Service>(
+                object(
+                    manager,
+                    serde_json::json!({
+                    "spec": {"ports": [{"port": 80}]}, "status": {}}),
+                ),
+                ours,
+            );
+        }
+        let size = std::mem::size_of::<CachedChild<Deployment>>();
+        assert!(size * 4 < std::mem::size_of::<Deployment>(), "{size}");
+        let size = std::mem::size_of::<CachedChild<CronJob>>();
+        assert!(size * 4 < std::mem::size_of::<CronJob>(), "{size}");
     }
 
     #[test]
@@ -982,7 +1296,7 @@ mod tests {
         use k8s_openapi::api::core::v1::PersistentVolumeClaim;
         let mut c: PartialObjectMeta<PersistentVolumeClaim> = serde_json::from_value(serde_json::json!({
             "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-            "metadata": {"name": "c", "namespace": "n", "resourceVersion": "9",
+            "metadata": {"name": "c", "namespace": "n", "resourceVersion": "9", "uid": "c-uid",
                 "deletionTimestamp": "2026-11-29T00:00:00Z",
                 "labels": {"a": "b"}, "annotations": {"pv.kubernetes.io/bind-completed": "yes"},
                 "finalizers": ["kubernetes.io/pvc-protection"],
@@ -998,6 +1312,7 @@ mod tests {
         assert_eq!(m.resource_version.as_deref(), Some("9"));
         assert!(m.deletion_timestamp.is_some());
         assert!(m.labels.is_none() && m.annotations.is_none());
+        assert!(m.uid.is_none() && c.types.is_none());
         assert!(m.finalizers.is_none() && m.owner_references.is_none());
     }
 

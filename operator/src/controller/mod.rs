@@ -88,7 +88,7 @@ impl SharedCaches {
             Some(ns) => all().fields(&format!("metadata.name={ns}")),
             None => all(),
         };
-        let namespaces = drives.shared(kube::Api::all(client.clone()), ns_config, cache::slim);
+        let namespaces = drives.shared(kube::Api::all(client.clone()), ns_config, cache::metadata);
         SharedCaches {
             ward_services,
             connectors,

@@ -397,6 +397,7 @@ async fn reconcile_inner(r: &Restore, state: &State) -> Result<Action, Error> {
 /// country's 16,000); the rest of their metadata (other labels, annotations,
 /// owner reference) no reconcile reads.
 fn ward_pod(pod: &mut PartialObjectMeta<Pod>) {
+    pod.types = None;
     let meta = &mut pod.metadata;
     let ward = meta
         .labels
@@ -595,7 +596,7 @@ where
     let (claims, claim_events) = drives.cached(
         cache::api_for::<PartialObjectMeta<PersistentVolumeClaim>>(&client, namespace),
         watcher::Config::default().labels(&labels::child_selector(labels::COMPONENT_RESTORE)),
-        cache::slim,
+        cache::metadata,
     );
     let state = Arc::new(State {
         ctx: ctx.clone(),
@@ -699,6 +700,7 @@ mod tests {
         }))
         .unwrap();
         ward_pod(&mut pod);
+        assert!(pod.types.is_none(), "the cache's type says its kind");
         let meta = serde_json::to_value(&pod.metadata).unwrap();
         assert_eq!(
             meta,

@@ -63,7 +63,7 @@ pub struct Caches {
     secrets: SecretIndex,
     claims: Store<PartialObjectMeta<PersistentVolumeClaim>>,
     ward_services: Store<WardService>,
-    cron_jobs: Store<CronJob>,
+    cron_jobs: Store<cache::CachedChild<CronJob>>,
     jobs: Store<Job>,
     pods: Store<Pod>,
 }
@@ -733,10 +733,9 @@ where
     let bp_store = shared.backup_policies.store();
     let pace = cache::Pace::for_concurrency(MAX_CONCURRENT_RECONCILES);
     let policies = shared.backup_policies.subscribe(pace.clone());
-    let (cron_jobs, cron_job_events) = drives.cached(
-        cache::api_for::<CronJob>(&client, namespace),
+    let (cron_jobs, cron_job_events) = drives.children(
+        cache::api_for::<cache::CachedChild<CronJob>>(&client, namespace),
         children(),
-        cache::child,
     );
     let (jobs, job_events) = drives.cached(
         cache::api_for::<Job>(&client, namespace),

@@ -66,13 +66,13 @@ pub struct Caches {
     namespaces: Store<PartialObjectMeta<Namespace>>,
     secrets: SecretIndex,
     ward_services: Store<WardService>,
-    service_accounts: Store<ServiceAccount>,
-    config_maps: Store<ConfigMap>,
-    services: Store<Service>,
-    deployments: Store<Deployment>,
-    network_policies: Store<NetworkPolicy>,
+    service_accounts: Store<cache::CachedChild<ServiceAccount>>,
+    config_maps: Store<cache::CachedChild<ConfigMap>>,
+    services: Store<cache::CachedChild<Service>>,
+    deployments: Store<cache::CachedChild<Deployment>>,
+    network_policies: Store<cache::CachedChild<NetworkPolicy>>,
     pvcs: Store<PersistentVolumeClaim>,
-    cron_jobs: Store<CronJob>,
+    cron_jobs: Store<cache::CachedChild<CronJob>>,
     jobs: Store<Job>,
     sync_pods: Store<Pod>,
 }
@@ -498,40 +498,34 @@ where
     let pace = cache::Pace::for_concurrency(MAX_CONCURRENT_RECONCILES);
     let connectors = shared.connectors.subscribe(pace.clone());
 
-    let (service_accounts, sa_events) = drives.cached(
-        cache::api_for::<ServiceAccount>(&client, namespace),
+    let (service_accounts, sa_events) = drives.children(
+        cache::api_for::<cache::CachedChild<ServiceAccount>>(&client, namespace),
         children(),
-        cache::child,
     );
-    let (config_maps, cm_events) = drives.cached(
-        cache::api_for::<ConfigMap>(&client, namespace),
+    let (config_maps, cm_events) = drives.children(
+        cache::api_for::<cache::CachedChild<ConfigMap>>(&client, namespace),
         children(),
-        cache::child,
     );
-    let (services, svc_events) = drives.cached(
-        cache::api_for::<Service>(&client, namespace),
+    let (services, svc_events) = drives.children(
+        cache::api_for::<cache::CachedChild<Service>>(&client, namespace),
         children(),
-        cache::child,
     );
-    let (deployments, deploy_events) = drives.cached(
-        cache::api_for::<Deployment>(&client, namespace),
+    let (deployments, deploy_events) = drives.children(
+        cache::api_for::<cache::CachedChild<Deployment>>(&client, namespace),
         children(),
-        cache::child,
     );
-    let (network_policies, np_events) = drives.cached(
-        cache::api_for::<NetworkPolicy>(&client, namespace),
+    let (network_policies, np_events) = drives.children(
+        cache::api_for::<cache::CachedChild<NetworkPolicy>>(&client, namespace),
         children(),
-        cache::child,
     );
     let (pvcs, pvc_events) = drives.cached(
         cache::api_for::<PersistentVolumeClaim>(&client, namespace),
         children(),
         cache::slim,
     );
-    let (cron_jobs, cron_job_events) = drives.cached(
-        cache::api_for::<CronJob>(&client, namespace),
+    let (cron_jobs, cron_job_events) = drives.children(
+        cache::api_for::<cache::CachedChild<CronJob>>(&client, namespace),
         children(),
-        cache::child,
     );
     let (jobs, job_events) = drives.cached(
         cache::api_for::<Job>(&client, namespace),

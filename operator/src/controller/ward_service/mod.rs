@@ -98,15 +98,15 @@ pub struct Caches {
     namespaces: Store<PartialObjectMeta<Namespace>>,
     secrets: SecretIndex,
     connectors: Store<DataConnector>,
-    service_accounts: Store<ServiceAccount>,
-    config_maps: Store<ConfigMap>,
+    service_accounts: Store<cache::CachedChild<ServiceAccount>>,
+    config_maps: Store<cache::CachedChild<ConfigMap>>,
     pvcs: Store<PersistentVolumeClaim>,
-    services: Store<Service>,
-    deployments: Store<Deployment>,
-    network_policies: Store<NetworkPolicy>,
-    pdbs: Store<PodDisruptionBudget>,
-    hpas: Store<HorizontalPodAutoscaler>,
-    ingresses: Store<Ingress>,
+    services: Store<cache::CachedChild<Service>>,
+    deployments: Store<cache::CachedChild<Deployment>>,
+    network_policies: Store<cache::CachedChild<NetworkPolicy>>,
+    pdbs: Store<cache::CachedChild<PodDisruptionBudget>>,
+    hpas: Store<cache::CachedChild<HorizontalPodAutoscaler>>,
+    ingresses: Store<cache::CachedChild<Ingress>>,
 }
 
 impl Caches {
@@ -424,7 +424,7 @@ async fn apply_optional<K>(
     client: &kube::Client,
     ns: &str,
     owner: apply::Owner<'_>,
-    store: &Store<K>,
+    store: &impl cache::Live<K>,
     name: &str,
     obj: Option<K>,
 ) -> Result<(), ApplyError>
@@ -440,7 +440,7 @@ where
         Some(obj) => apply::apply_cached(client, ns, owner, store, obj)
             .await
             .map(|_| ()),
-        None => apply::delete_owned::<K>(client, ns, cache::get(store, ns, name), owner.uid)
+        None => apply::delete_owned::<K>(client, ns, store.live(ns, name), owner.uid)
             .await
             .map(|_| ()),
     }
@@ -595,50 +595,42 @@ where
     let pace = cache::Pace::for_concurrency(MAX_CONCURRENT_RECONCILES);
     let wards = shared.ward_services.subscribe(pace.clone());
 
-    let (service_accounts, sa_events) = drives.cached(
-        cache::api_for::<ServiceAccount>(&client, namespace),
+    let (service_accounts, sa_events) = drives.children(
+        cache::api_for::<cache::CachedChild<ServiceAccount>>(&client, namespace),
         children(),
-        cache::child,
     );
-    let (config_maps, cm_events) = drives.cached(
-        cache::api_for::<ConfigMap>(&client, namespace),
+    let (config_maps, cm_events) = drives.children(
+        cache::api_for::<cache::CachedChild<ConfigMap>>(&client, namespace),
         children(),
-        cache::child,
     );
     let (pvcs, pvc_events) = drives.cached(
         cache::api_for::<PersistentVolumeClaim>(&client, namespace),
         children(),
         cache::slim,
     );
-    let (services, svc_events) = drives.cached(
-        cache::api_for::<Service>(&client, namespace),
+    let (services, svc_events) = drives.children(
+        cache::api_for::<cache::CachedChild<Service>>(&client, namespace),
         children(),
-        cache::child,
     );
-    let (deployments, deploy_events) = drives.cached(
-        cache::api_for::<Deployment>(&client, namespace),
+    let (deployments, deploy_events) = drives.children(
+        cache::api_for::<cache::CachedChild<Deployment>>(&client, namespace),
         children(),
-        cache::child,
     );
-    let (network_policies, np_events) = drives.cached(
-        cache::api_for::<NetworkPolicy>(&client, namespace),
+    let (network_policies, np_events) = drives.children(
+        cache::api_for::<cache::CachedChild<NetworkPolicy>>(&client, namespace),
         children(),
-        cache::child,
     );
-    let (pdbs, pdb_events) = drives.cached(
-        cache::api_for::<PodDisruptionBudget>(&client, namespace),
+    let (pdbs, pdb_events) = drives.children(
+        cache::api_for::<cache::CachedChild<PodDisruptionBudget>>(&client, namespace),
         children(),
-        cache::child,
     );
-    let (hpas, hpa_events) = drives.cached(
-        cache::api_for::<HorizontalPodAutoscaler>(&client, namespace),
+    let (hpas, hpa_events) = drives.children(
+        cache::api_for::<cache::CachedChild<HorizontalPodAutoscaler>>(&client, namespace),
         children(),
-        cache::child,
     );
-    let (ingresses, ingress_events) = drives.cached(
-        cache::api_for::<Ingress>(&client, namespace),
+    let (ingresses, ingress_events) = drives.children(
+        cache::api_for::<cache::CachedChild<Ingress>>(&client, namespace),
         children(),
-        cache::child,
     );
     let (secret_events, ns_events, dc_events) = (
         shared.secrets.changes(),
