@@ -12,6 +12,8 @@ pub mod runtime;
 /// Version of this build.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub mod secrets;
+#[cfg(test)]
+mod test_server;
 
 /// An error and its causes on one line, `outer: inner: ...`. wardops' error
 /// types never repeat their source in their own message; a cause that only

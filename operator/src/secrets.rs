@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
@@ -81,11 +81,14 @@ type KeyNames = (String, Vec<String>);
 /// and the key names of each referenced Secret at its current
 /// resourceVersion. A reconcile reads a Secret from the API server only when
 /// its resourceVersion changed since the key names were last read (a rotation
-/// or a new Secret): an unchanged cluster costs no request.
+/// or a new Secret): an unchanged cluster costs no request, and reconciles
+/// that need the same Secret at once read it once.
 pub struct SecretIndex {
     meta: Store<PartialObjectMeta<Secret>>,
     /// (namespace, name) -> (resourceVersion, key names). Never a value.
     keys: Mutex<HashMap<SecretId, KeyNames>>,
+    /// The Secrets being read, each with the turn its readers take.
+    reading: Mutex<HashMap<SecretId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl SecretIndex {
@@ -94,6 +97,7 @@ impl SecretIndex {
         SecretIndex {
             meta,
             keys: Mutex::new(HashMap::new()),
+            reading: Mutex::new(HashMap::new()),
         }
     }
 
@@ -118,6 +122,38 @@ impl SecretIndex {
         }
     }
 
+    /// The key names of `id` at `version`, read from the API server unless
+    /// a reconcile that was reading them when this one asked has read them:
+    /// after a restart, the reconciles of every ward that shares a Secret
+    /// (a backup repository's, a connector's credentials) start at once,
+    /// and each read it.
+    async fn read_once(
+        &self,
+        client: &Client,
+        id: &SecretId,
+        version: &str,
+    ) -> Result<Option<KeyNames>, kube::Error> {
+        let gate = self
+            .reading
+            .lock()
+            .map(|mut r| r.entry(id.clone()).or_default().clone())
+            .unwrap_or_default();
+        let turn = gate.lock().await;
+        let found = match self.cached_keys(id, version) {
+            Some(keys) => Some((version.to_string(), keys)),
+            None => read_keys(client, &id.0, &id.1).await?,
+        };
+        self.remember(id.clone(), found.clone());
+        drop(turn);
+        // The last reader of this turn lets the Secret's gate go.
+        if let Ok(mut r) = self.reading.lock()
+            && Arc::strong_count(&gate) <= 2
+        {
+            r.remove(id);
+        }
+        Ok(found)
+    }
+
     /// Checks `uses` in `namespace`: each Secret's existence from the cache,
     /// its key names from the index, read once per resourceVersion.
     pub async fn check(
@@ -140,7 +176,7 @@ impl SecretIndex {
                 None => None,
                 Some(version) => match self.cached_keys(&id, &version) {
                     Some(keys) => Some((version, keys)),
-                    None => read_keys(client, namespace, &u.secret).await?,
+                    None => self.read_once(client, &id, &version).await?,
                 },
             };
             self.remember(id, found.clone());
@@ -202,6 +238,48 @@ pub fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn reconciles_that_need_a_secret_at_once_read_it_once() {
+        use kube::runtime::{reflector, watcher};
+        let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "repo", "namespace": "ward-1", "resourceVersion": "7"},
+            "data": {"password": "c2VudGluZWw="}});
+        let (url, seen) =
+            crate::test_server::serve(secret.to_string(), std::time::Duration::from_millis(50))
+                .await;
+        let client = Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
+        let (store, mut writer) = reflector::store::<PartialObjectMeta<Secret>>();
+        let meta: PartialObjectMeta<Secret> = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "repo", "namespace": "ward-1", "resourceVersion": "7"}}))
+        .unwrap();
+        writer.apply_watcher_event(&watcher::Event::Apply(meta));
+        let index = SecretIndex::new(store);
+        let uses = [use_(
+            "spec.repository.passwordSecretRef",
+            "repo",
+            Some("password"),
+        )];
+        let checks =
+            futures::future::join_all((0..8).map(|_| index.check(&client, "ward-1", &uses))).await;
+        for check in checks {
+            let check = check.unwrap();
+            assert!(check.missing.is_empty(), "{}", check.message());
+            assert_eq!(check.versions["repo"], "7");
+        }
+        assert_eq!(
+            seen.lock().unwrap().len(),
+            1,
+            "one read for eight reconciles"
+        );
+        assert!(
+            index.reading.lock().unwrap().is_empty(),
+            "no gate left behind"
+        );
+        // Unchanged, it is not read again.
+        index.check(&client, "ward-1", &uses).await.unwrap();
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
 
     fn use_(field: &str, secret: &str, key: Option<&str>) -> SecretUse {
         SecretUse {

@@ -320,7 +320,7 @@ impl ApplyError {
 /// when the cache has none (a new child, or one wardops does not own) is the
 /// API server asked. Returns the live object: when written, the API server's
 /// answer without its content (`trimmed`); when unchanged, the copy compared,
-/// which from the cache is trimmed alike ([`cache::child`]) and, read because
+/// which from the cache is trimmed alike ([`cache::CachedChild`]) and, read because
 /// the cache had none (the name was taken), whole.
 pub async fn apply<K>(
     client: &Client,

@@ -181,11 +181,11 @@ lean_to_metadata! {
 }
 
 /// A cached child of kind `K`: once wardops applied it, its metadata (down
-/// to what [`apply`] reads: [`lean_meta`]), the digest and fingerprint of
+/// to what [`apply`] reads), the digest and fingerprint of
 /// what it holds of wardops' fields, and what [`Lean::Kept`] of the rest;
 /// else the whole object, for the hand-edit check to read. Read from the
 /// API server (a watch of `Api<CachedChild<K>>` is a watch of `K`), it is trimmed
-/// as it is read ([`trim_child`]), and [`Live::live`] gives back the lean
+/// as it is read (`trim_child`), and [`Live::live`] gives back the lean
 /// `K` the reconciles read.
 ///
 /// Held as `K` itself, a lean child kept every field of its type (a

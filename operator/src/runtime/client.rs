@@ -55,48 +55,8 @@ pub fn from_config(config: Config) -> Result<Client, kube::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::{Request, Response};
-    use std::sync::{Arc, Mutex};
-
-    /// What the test server saw of a request: its path and headers.
-    type Seen = Arc<Mutex<Vec<(String, http::HeaderMap)>>>;
-
-    /// An HTTP server on 127.0.0.1 answering every request with `body`
-    /// (JSON), recording what it was asked.
-    async fn server(body: String) -> (String, Seen) {
-        use hyper::service::service_fn;
-        use hyper_util::rt::TokioIo;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let seen: Seen = Arc::default();
-        let record = seen.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let (body, record) = (body.clone(), record.clone());
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
-                        record
-                            .lock()
-                            .unwrap()
-                            .push((req.uri().path().to_string(), req.headers().clone()));
-                        let res = Response::builder()
-                            .header("content-type", "application/json")
-                            .body(http_body_util::Full::<hyper::body::Bytes>::from(
-                                body.clone(),
-                            ));
-                        async move { res }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        });
-        (url, seen)
-    }
+    use crate::test_server::serve;
+    use std::time::Duration;
 
     #[tokio::test]
     async fn a_body_many_times_the_read_buffer_arrives_whole() {
@@ -116,7 +76,7 @@ mod tests {
             list.len() > 10 * READ_BUFFER_MAX,
             "the body must outgrow the buffer"
         );
-        let (url, _) = server(list).await;
+        let (url, _) = serve(list, Duration::ZERO).await;
         let client = from_config(Config::new(url.parse().unwrap())).unwrap();
         let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
             kube::Api::namespaced(client, "ward-1");
@@ -127,7 +87,11 @@ mod tests {
 
     #[tokio::test]
     async fn the_token_and_extra_headers_are_sent() {
-        let (url, seen) = server(r#"{"kind":"Status","status":"Success"}"#.to_string()).await;
+        let (url, seen) = serve(
+            r#"{"kind":"Status","status":"Success"}"#.to_string(),
+            Duration::ZERO,
+        )
+        .await;
         let mut config = Config::new(url.parse().unwrap());
         config.auth_info.token = Some("planted-token".to_string().into());
         config.auth_info.impersonate = Some("system:serviceaccount:wardops:wardops".into());
@@ -136,7 +100,7 @@ mod tests {
             http::HeaderValue::from_static("wardops/test"),
         ));
         let client = from_config(config).unwrap();
-        let req = Request::get("/version").body(Vec::new()).unwrap();
+        let req = http::Request::get("/version").body(Vec::new()).unwrap();
         let _ = client.request_text(req).await.unwrap();
         let seen = seen.lock().unwrap();
         let (path, headers) = &seen[0];
