@@ -190,7 +190,8 @@ lean_to_metadata! {
 ///
 /// Held as `K` itself, a lean child kept every field of its type (a
 /// Deployment's 2.5 KB, a CronJob's 3 KB) and a map node for its two
-/// annotations (about 0.5 KB): most of the caches' memory at 1,000 wards.
+/// annotations (about 0.5 KB): at 1,000 wards the caches took 22.3 MiB so,
+/// and 14.7 MiB as records (README, Performance).
 ///
 /// [`apply`]: super::apply
 #[derive(Clone, Debug)]
