@@ -140,18 +140,21 @@ impl SecretIndex {
             .unwrap_or_default();
         let turn = gate.lock().await;
         let found = match self.cached_keys(id, version) {
-            Some(keys) => Some((version.to_string(), keys)),
-            None => read_keys(client, &id.0, &id.1).await?,
+            Some(keys) => Ok(Some((version.to_string(), keys))),
+            None => read_keys(client, &id.0, &id.1).await,
         };
-        self.remember(id.clone(), found.clone());
+        if let Ok(found) = &found {
+            self.remember(id.clone(), found.clone());
+        }
         drop(turn);
-        // The last reader of this turn lets the Secret's gate go.
+        // The last reader of this turn lets the Secret's gate go, whether
+        // the read succeeded or not.
         if let Ok(mut r) = self.reading.lock()
             && Arc::strong_count(&gate) <= 2
         {
             r.remove(id);
         }
-        Ok(found)
+        found
     }
 
     /// Checks `uses` in `namespace`: each Secret's existence from the cache,
@@ -239,22 +242,28 @@ pub fn evaluate(
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn reconciles_that_need_a_secret_at_once_read_it_once() {
+    /// A client of the test server at `url`, and an index whose cache
+    /// holds the Secret `ward-1/repo` at resourceVersion 7.
+    fn index_of_repo(url: &str) -> (Client, SecretIndex) {
         use kube::runtime::{reflector, watcher};
-        let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": "repo", "namespace": "ward-1", "resourceVersion": "7"},
-            "data": {"password": "c2VudGluZWw="}});
-        let (url, seen) =
-            crate::test_server::serve(secret.to_string(), std::time::Duration::from_millis(50))
-                .await;
         let client = Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
         let (store, mut writer) = reflector::store::<PartialObjectMeta<Secret>>();
         let meta: PartialObjectMeta<Secret> = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "repo", "namespace": "ward-1", "resourceVersion": "7"}}))
         .unwrap();
         writer.apply_watcher_event(&watcher::Event::Apply(meta));
-        let index = SecretIndex::new(store);
+        (client, SecretIndex::new(store))
+    }
+
+    #[tokio::test]
+    async fn reconciles_that_need_a_secret_at_once_read_it_once() {
+        let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "repo", "namespace": "ward-1", "resourceVersion": "7"},
+            "data": {"password": "c2VudGluZWw="}});
+        let (url, seen) =
+            crate::test_server::serve(secret.to_string(), std::time::Duration::from_millis(50))
+                .await;
+        let (client, index) = index_of_repo(&url);
         let uses = [use_(
             "spec.repository.passwordSecretRef",
             "repo",
@@ -279,6 +288,21 @@ mod tests {
         // Unchanged, it is not read again.
         index.check(&client, "ward-1", &uses).await.unwrap();
         assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_leaves_no_gate_behind() {
+        let (url, seen) =
+            crate::test_server::serve("not a Secret".to_string(), std::time::Duration::ZERO).await;
+        let (client, index) = index_of_repo(&url);
+        let uses = [use_("spec.repository.passwordSecretRef", "repo", None)];
+        assert!(index.check(&client, "ward-1", &uses).await.is_err());
+        assert_eq!(seen.lock().unwrap().len(), 1);
+        assert!(
+            index.reading.lock().unwrap().is_empty(),
+            "no gate left behind"
+        );
+        assert!(index.keys.lock().unwrap().is_empty(), "nothing remembered");
     }
 
     fn use_(field: &str, secret: &str, key: Option<&str>) -> SecretUse {

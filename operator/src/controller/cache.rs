@@ -36,7 +36,15 @@ pub fn slim<K: Resource>(obj: &mut K) {
 /// A child kind whose cached copy can drop its content once it carries the
 /// fingerprint of what wardops applied ([`CachedChild`]), and whose answer to an
 /// apply drops it too (`apply::trimmed`).
-pub trait Lean: Resource<DynamicType = ()> + Clone + Sized {
+pub trait Lean {
+    /// Drops the content no reconcile reads from the cache (reconciles read
+    /// a child's metadata, and a Deployment's replicas and status).
+    fn lean(&mut self);
+}
+
+/// A [`Lean`] kind a [`CachedChild`] holds as a record of its own: its
+/// metadata and what it [`Record::Kept`].
+pub trait Record: Lean + Resource<DynamicType = ()> + Clone + Sized {
     /// What a lean copy holds beside its metadata: all a reconcile reads of
     /// it (a Deployment's replicas and status, a CronJob's status; of most
     /// kinds, nothing). A [`CachedChild`] holds it in place of the kind's own
@@ -44,24 +52,14 @@ pub trait Lean: Resource<DynamicType = ()> + Clone + Sized {
     /// 2.5 KB).
     type Kept: Clone + Debug + Send + Sync + 'static;
 
-    /// Drops the content no reconcile reads from the cache (reconciles read
-    /// a child's metadata, and a Deployment's replicas and status).
-    fn lean(&mut self);
-
     /// A lean copy's metadata and what it kept.
     fn split(self) -> (ObjectMeta, Self::Kept);
 
-    /// The lean copy [`Lean::split`] took apart.
+    /// The lean copy [`Record::split`] took apart.
     fn join(metadata: ObjectMeta, kept: Self::Kept) -> Self;
 }
 
 impl Lean for k8s_openapi::api::apps::v1::Deployment {
-    /// Whether it had a spec, with its replicas; its status.
-    type Kept = (
-        Option<Option<i32>>,
-        Option<k8s_openapi::api::apps::v1::DeploymentStatus>,
-    );
-
     fn lean(&mut self) {
         if let Some(spec) = self.spec.as_mut() {
             *spec = k8s_openapi::api::apps::v1::DeploymentSpec {
@@ -80,6 +78,14 @@ impl Lean for k8s_openapi::api::apps::v1::Deployment {
             c.last_update_time = None;
         }
     }
+}
+
+impl Record for k8s_openapi::api::apps::v1::Deployment {
+    /// Whether it had a spec, with its replicas; its status.
+    type Kept = (
+        Option<Option<i32>>,
+        Option<k8s_openapi::api::apps::v1::DeploymentStatus>,
+    );
 
     fn split(self) -> (ObjectMeta, Self::Kept) {
         let replicas = self.spec.map(|s| s.replicas);
@@ -100,12 +106,14 @@ impl Lean for k8s_openapi::api::apps::v1::Deployment {
 }
 
 impl Lean for k8s_openapi::api::batch::v1::CronJob {
-    type Kept = Option<k8s_openapi::api::batch::v1::CronJobStatus>;
-
     /// Its Job template goes; its status (the last schedule time) stays.
     fn lean(&mut self) {
         self.spec = None;
     }
+}
+
+impl Record for k8s_openapi::api::batch::v1::CronJob {
+    type Kept = Option<k8s_openapi::api::batch::v1::CronJobStatus>;
 
     fn split(self) -> (ObjectMeta, Self::Kept) {
         (self.metadata, self.status)
@@ -124,24 +132,7 @@ impl Lean for k8s_openapi::api::core::v1::PersistentVolumeClaim {
     /// A claim keeps its content: its volume name and phase are read, and
     /// its cache keeps its labels and annotations too ([`slim`], not a
     /// [`CachedChild`]).
-    type Kept = (
-        Option<k8s_openapi::api::core::v1::PersistentVolumeClaimSpec>,
-        Option<k8s_openapi::api::core::v1::PersistentVolumeClaimStatus>,
-    );
-
     fn lean(&mut self) {}
-
-    fn split(self) -> (ObjectMeta, Self::Kept) {
-        (self.metadata, (self.spec, self.status))
-    }
-
-    fn join(metadata: ObjectMeta, (spec, status): Self::Kept) -> Self {
-        Self {
-            metadata,
-            spec,
-            status,
-        }
-    }
 }
 
 /// Kinds whose lean copy is their metadata alone: the `data` of a
@@ -150,11 +141,13 @@ impl Lean for k8s_openapi::api::core::v1::PersistentVolumeClaim {
 macro_rules! lean_to_metadata {
     ($($kind:ty: $($field:ident),+;)*) => {$(
         impl Lean for $kind {
-            type Kept = ();
-
             fn lean(&mut self) {
                 $(self.$field = None;)+
             }
+        }
+
+        impl Record for $kind {
+            type Kept = ();
 
             fn split(self) -> (ObjectMeta, ()) {
                 (self.metadata, ())
@@ -182,7 +175,7 @@ lean_to_metadata! {
 
 /// A cached child of kind `K`: once wardops applied it, its metadata (down
 /// to what [`apply`] reads), the digest and fingerprint of
-/// what it holds of wardops' fields, and what [`Lean::Kept`] of the rest;
+/// what it holds of wardops' fields, and what [`Record::Kept`] of the rest;
 /// else the whole object, for the hand-edit check to read. Read from the
 /// API server (a watch of `Api<CachedChild<K>>` is a watch of `K`), it is trimmed
 /// as it is read (`trim_child`), and [`Live::live`] gives back the lean
@@ -195,12 +188,12 @@ lean_to_metadata! {
 ///
 /// [`apply`]: super::apply
 #[derive(Clone, Debug)]
-pub struct CachedChild<K: Lean>(Held<K>);
+pub struct CachedChild<K: Record>(Held<K>);
 
 /// Most children are lean: that variant is the large one, inline.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
-enum Held<K: Lean> {
+enum Held<K: Record> {
     Lean {
         metadata: ObjectMeta,
         digest: Option<String>,
@@ -210,7 +203,7 @@ enum Held<K: Lean> {
     Whole(Box<K>),
 }
 
-impl<K: Lean + serde::Serialize> From<K> for CachedChild<K> {
+impl<K: Record + serde::Serialize> From<K> for CachedChild<K> {
     fn from(mut obj: K) -> Self {
         if !trim_child(&mut obj) {
             return CachedChild(Held::Whole(Box::new(obj)));
@@ -230,7 +223,7 @@ impl<K: Lean + serde::Serialize> From<K> for CachedChild<K> {
     }
 }
 
-impl<K: Lean> CachedChild<K> {
+impl<K: Record> CachedChild<K> {
     /// The child as the reconciles read it: lean (its annotations the
     /// digest and the fingerprint), or whole.
     pub fn to_lean(&self) -> K {
@@ -260,7 +253,7 @@ impl<K: Lean> CachedChild<K> {
     }
 }
 
-impl<K: Lean> Resource for CachedChild<K> {
+impl<K: Record> Resource for CachedChild<K> {
     type DynamicType = ();
     type Scope = K::Scope;
 
@@ -295,7 +288,7 @@ impl<K: Lean> Resource for CachedChild<K> {
     }
 }
 
-impl<'de, K: Lean + serde::Serialize + DeserializeOwned> serde::Deserialize<'de>
+impl<'de, K: Record + serde::Serialize + DeserializeOwned> serde::Deserialize<'de>
     for CachedChild<K>
 {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -318,7 +311,7 @@ where
     }
 }
 
-impl<K: Lean> Live<K> for Store<CachedChild<K>> {
+impl<K: Record> Live<K> for Store<CachedChild<K>> {
     fn live(&self, namespace: &str, name: &str) -> Option<Arc<K>> {
         get(self, namespace, name).map(|c| Arc::new(c.to_lean()))
     }
@@ -624,7 +617,7 @@ impl Drives {
         impl Stream<Item = Result<CachedChild<K>, watcher::Error>> + Send + 'static + use<K>,
     )
     where
-        K: Lean + serde::Serialize + DeserializeOwned + Debug + Send + Sync + 'static,
+        K: Record + serde::Serialize + DeserializeOwned + Debug + Send + Sync + 'static,
     {
         // Trimmed as it is read (`CachedChild`'s `Deserialize`).
         self.cached(api, config, |_| {})
@@ -1228,7 +1221,7 @@ mod tests {
         use k8s_openapi::api::core::v1::{ConfigMap, Service};
         fn round_trip<K>(json: serde_json::Value, fingerprinted: bool)
         where
-            K: Lean + serde::Serialize + DeserializeOwned + PartialEq + Debug,
+            K: Record + serde::Serialize + DeserializeOwned + PartialEq + Debug,
         {
             let held: CachedChild<K> = serde_json::from_value(json.clone()).unwrap();
             let mut lean: K = serde_json::from_value(json).unwrap();
