@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 use wardops::api::WardService;
 use wardops_tests::ward::*;
@@ -909,5 +909,78 @@ async fn unrelated_objects_are_not_cached() -> Result<()> {
         "unrelated ConfigMaps were cached: {before} -> {after}"
     );
     assert!(after > 0.0, "the gauge reports the ConfigMap cache");
+    Ok(())
+}
+
+/// wardops' Event recorder on the real API server: a repeat of a reason
+/// about the same object counts on the Event sent (its `series`), another
+/// reason is another Event, and a repeat whose Event was deleted creates
+/// it anew.
+#[tokio::test]
+async fn a_repeated_event_counts_on_the_event_sent() -> Result<()> {
+    use k8s_openapi::api::events::v1::Event as EventV1;
+    use wardops::controller::events::{EventType, Recorder, Report};
+    let c = wardops_tests::client().await?;
+    let ns = wardops_tests::TestNamespace::create(&c, "ws-events", &[]).await?;
+    let cm = Api::<ConfigMap>::namespaced(c.clone(), &ns.name)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "one-stop-config"}}))?,
+        )
+        .await?;
+    let regarding = cm.object_ref(&());
+    let recorder = Recorder::new(c.clone(), "wardops", Some("wardops-test".into()));
+    let missing = Report {
+        type_: EventType::Warning,
+        reason: "SecretMissing",
+        action: "Reconcile",
+        note: "Secret `one-stop-db` has no key `password`",
+    };
+    let events = Api::<EventV1>::namespaced(c.clone(), &ns.name);
+    let by_reason = |reason: &'static str| {
+        let events = events.clone();
+        async move {
+            let list = events.list(&ListParams::default()).await?;
+            anyhow::Ok(
+                list.items
+                    .into_iter()
+                    .filter(|e| e.reason.as_deref() == Some(reason))
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+
+    for _ in 0..3 {
+        recorder.publish(&missing, &regarding).await?;
+    }
+    let sent = by_reason("SecretMissing").await?;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let series = sent[0].series.as_ref().expect("a series");
+    assert_eq!(series.count, 3);
+    assert_eq!(sent[0].note.as_deref(), Some(missing.note));
+    assert_eq!(sent[0].reporting_instance.as_deref(), Some("wardops-test"));
+    assert_eq!(
+        sent[0].regarding.as_ref().and_then(|r| r.uid.as_deref()),
+        cm.metadata.uid.as_deref()
+    );
+
+    let available = Report {
+        type_: EventType::Normal,
+        reason: "Available",
+        ..missing
+    };
+    recorder.publish(&available, &regarding).await?;
+    let other = by_reason("Available").await?;
+    assert_eq!((other.len(), other[0].series.is_none()), (1, true));
+    assert_eq!(recorder.remembered(), 2);
+
+    events
+        .delete(&sent[0].name_any(), &DeleteParams::default())
+        .await?;
+    recorder.publish(&missing, &regarding).await?;
+    let again = by_reason("SecretMissing").await?;
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_ne!(again[0].name_any(), sent[0].name_any());
+    assert_eq!(again[0].series, None);
     Ok(())
 }

@@ -8,7 +8,6 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
 use kube::core::PartialObjectMeta;
-use kube::runtime::events::{Recorder, Reporter};
 
 use crate::runtime::metrics::Metrics;
 use crate::runtime::settings::WorkloadSettings;
@@ -18,6 +17,7 @@ pub mod backup_policy;
 pub mod cache;
 pub mod conditions;
 pub mod data_connector;
+pub mod events;
 pub mod labels;
 pub mod restore;
 pub mod results;
@@ -129,7 +129,7 @@ pub struct Context {
     /// Settings of the objects wardops builds.
     pub settings: WorkloadSettings,
     /// Publishes Kubernetes Events as `wardops`.
-    pub recorder: Recorder,
+    pub recorder: events::Recorder,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Safety-net resync of an unchanged resource.
@@ -147,12 +147,8 @@ impl Context {
         resync: Duration,
         instance: Option<String>,
     ) -> Arc<Self> {
-        let reporter = Reporter {
-            controller: REPORTING_CONTROLLER.to_string(),
-            instance,
-        };
         Arc::new(Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: events::Recorder::new(client.clone(), REPORTING_CONTROLLER, instance),
             client,
             settings,
             metrics,
@@ -193,19 +189,19 @@ pub async fn publish(
     reason: &str,
     message: &str,
 ) {
-    use kube::runtime::events::{Event, EventType};
-    let event = Event {
+    use events::{EventType, Report};
+    let note: String = message.chars().take(1000).collect();
+    let report = Report {
         type_: if normal {
             EventType::Normal
         } else {
             EventType::Warning
         },
-        reason: reason.to_string(),
-        note: Some(message.chars().take(1000).collect()),
-        action: "Reconcile".to_string(),
-        secondary: None,
+        reason,
+        action: "Reconcile",
+        note: &note,
     };
-    if let Err(e) = ctx.recorder.publish(&event, object).await {
+    if let Err(e) = ctx.recorder.publish(&report, object).await {
         tracing::warn!(
             kind = object.kind.as_deref().unwrap_or_default(),
             name = object.name.as_deref().unwrap_or_default(),
