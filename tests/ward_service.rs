@@ -929,7 +929,11 @@ async fn a_repeated_event_counts_on_the_event_sent() -> Result<()> {
         )
         .await?;
     let regarding = cm.object_ref(&());
-    let recorder = Recorder::new(c.clone(), "wardops", Some("wardops-test".into()));
+    let recorder = Recorder::new(
+        c.clone(),
+        wardops::controller::REPORTING_CONTROLLER,
+        Some("wardops-test".into()),
+    );
     let missing = Report {
         type_: EventType::Warning,
         reason: "SecretMissing",

@@ -25,21 +25,14 @@ use kube::{Api, Client};
 /// and client-go's 6 minutes).
 pub const SERIES_WINDOW: SignedDuration = SignedDuration::from_mins(6);
 
-/// `Normal` or `Warning`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum EventType {
-    /// A change a user should know of.
-    Normal,
-    /// Something that needs a user.
-    Warning,
-}
+/// `Normal` or `Warning`: kube-runtime's type (it hashes as a key part).
+pub use kube::runtime::events::EventType;
 
-impl EventType {
-    fn as_str(self) -> &'static str {
-        match self {
-            EventType::Normal => "Normal",
-            EventType::Warning => "Warning",
-        }
+/// The `type` an Event of `t` carries.
+fn type_name(t: EventType) -> &'static str {
+    match t {
+        EventType::Normal => "Normal",
+        EventType::Warning => "Warning",
     }
 }
 
@@ -130,8 +123,8 @@ impl Recorder {
         self.sent.lock().map(|s| s.len()).unwrap_or_default()
     }
 
-    /// What makes a repeat: kube-runtime's key (type, action, reason, the
-    /// reporter and the object), hashed.
+    /// What makes a repeat: kube-runtime's key (type, action, reason and
+    /// the object; the reporter is this recorder's own), hashed.
     fn key(&self, report: &Report<'_>, regarding: &ObjectReference) -> u64 {
         let mut h = self.hasher.build_hasher();
         (report.type_, report.action, report.reason).hash(&mut h);
@@ -181,7 +174,7 @@ impl Recorder {
             action: Some(report.action.to_string()),
             reason: Some(report.reason.to_string()),
             note: Some(report.note.to_string()),
-            type_: Some(report.type_.as_str().to_string()),
+            type_: Some(type_name(report.type_).to_string()),
             event_time: Some(MicroTime(now)),
             regarding: Some(regarding.clone()),
             reporting_controller: Some(self.controller.clone()),
