@@ -24,9 +24,12 @@ RUN mkdir -p operator/src tests/src \
         target/release/deps/wardops-* target/release/deps/libwardops-* target/release/wardops
 
 # The operator itself (the stub's fingerprint is gone, so cargo rebuilds it).
-# The runbook text `kubectl wardops explain-reason` prints is compiled in.
+# The runbook text `kubectl wardops explain-reason` prints is compiled in. The
+# build script links the functions the operator runs packed together and strips
+# the symbol table (operator/build.rs, operator/symbol-order.txt).
 COPY docs docs
 COPY operator/src operator/src
+COPY operator/build.rs operator/symbol-order.txt operator/
 RUN cargo build --release --locked --package wardops --bin wardops
 
 # ---- restic --------------------------------------------------------------------

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PREFIX ?= $(HOME)/.local
 .DEFAULT_GOAL := help
 
-.PHONY: help run test down purge up crds lint bench build checkov plugin dist
+.PHONY: help run test down purge up crds lint bench build checkov plugin dist symbol-order
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -53,3 +53,6 @@ checkov: ## checkov on the chart and on `wardops render` of the samples; fails o
 
 bench: ## Benchmarks (pure builders, and reconciles on the local control plane)
 	bash scripts/bench.sh
+
+symbol-order: ## Rewrite operator/symbol-order.txt: the functions the operator runs, which the release build packs together (valgrind, local control plane)
+	bash scripts/symbol-order.sh

@@ -453,6 +453,26 @@ fn build_stage_builds_the_operator_binary() {
         version.success && version.stdout.contains(wardops::VERSION),
         "the built binary is not the operator (the stub's fingerprint survived?): {version:?}"
     );
+    // The linker strips the symbol table (operator/build.rs), not the
+    // profile: a build stage without the build script ships it.
+    let sections = run(
+        {
+            let mut c = Command::new("readelf");
+            c.args(["-S", "-W"]).arg(&binary);
+            c
+        },
+        None,
+    );
+    assert!(
+        sections.success && sections.stdout.contains(" .text "),
+        "readelf -S {}: {sections:?}",
+        binary.display()
+    );
+    assert!(
+        !sections.stdout.contains(".symtab"),
+        "{} carries its symbol table: the build stage did not run operator/build.rs",
+        binary.display()
+    );
 }
 
 #[test]

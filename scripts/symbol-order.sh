@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Regenerates operator/symbol-order.txt: the functions `wardops run` executes,
+# hottest first, which operator/build.rs hands to the linker so that the
+# release binary keeps them together (lld --symbol-ordering-file).
+#
+# Why: a process's code is mapped from its file, and on each page fault Linux
+# maps the neighbouring pages already in the page cache too (fault-around,
+# 64 KiB). Code that runs, scattered among code that never does (the CLI,
+# render, the gateway, backups, error paths), keeps most of the binary
+# resident. Packed together, the code that runs takes fewer pages.
+#
+# How: the release build, linked with its symbol table, runs
+# under valgrind's callgrind against the local control plane, through what an
+# operator does in a city: the samples applied and reconciled, a generated
+# set of WardServices of every shape, spec edits, a credential rotation, an
+# on-demand sync, a refused classification, deletions, /metrics and probes,
+# leader election and a graceful stop. Every function it executed is listed,
+# by instructions executed, most first.
+#
+# Not part of `make test`: run it when the operator's code changed much
+# (`make symbol-order`, with `make run`'s operator stopped: this one would
+# compete with it), and commit the file. A stale list costs only packing:
+# names no longer in the binary are skipped by the linker. The samples stay
+# applied, as `make run` leaves them; the namespace of the generated
+# WardServices is deleted.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+log() { printf '[symbol-order] %s\n' "$*" >&2; }
+
+bash scripts/prereqs.sh
+if ! command -v valgrind >/dev/null 2>&1; then
+  SUDO=""; [[ $(id -u) == 0 ]] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq valgrind >/dev/null
+fi
+bash tests/controlplane/up.sh
+# shellcheck disable=SC1091
+source .testenv/env
+
+work=$(mktemp -d)
+# The build: the release profile, linked with its symbols and without an
+# order (operator/build.rs); the next release build links the image's again.
+log "release build with symbols"
+WARDOPS_SYMBOL_ORDER=profile cargo build --release --locked -p wardops --bin wardops
+binary=$work/wardops
+cp "${CARGO_TARGET_DIR:-target}/release/wardops" "$binary"
+ns_extra=symbol-order
+cleanup() {
+  [[ -n ${op_pid:-} ]] && kill -TERM "$op_pid" 2>/dev/null && wait "$op_pid" 2>/dev/null
+  kubectl delete namespace --ignore-not-found --wait=false "$ns_extra" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+kubectl apply --server-side -f crds/ >/dev/null
+kubectl wait --for=condition=Established --timeout=60s -f crds/ >/dev/null
+kubectl apply --server-side -f deploy/samples/ >/dev/null
+kubectl create namespace "$ns_extra" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+kubectl label namespace "$ns_extra" --overwrite wardops.io/classification=confidential >/dev/null
+kubectl create secret generic extra-db -n "$ns_extra" --from-literal=password=order-only \
+  --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+# WardServices of every shape the bench's city has: with and without storage,
+# autoscaled, classified (on the isolated pool), with a Secret env var.
+for i in $(seq 0 11); do
+  extra=""
+  ((i % 2 == 0)) && extra+=$'\n  storage:\n    size: 1Gi'
+  ((i % 4 == 0)) && extra+=$'\n    reclaimPolicy: Retain'
+  ((i % 5 == 0)) && extra+=$'\n  autoscaling:\n    minReplicas: 1\n    maxReplicas: 3'
+  class=internal; ((i % 10 == 3)) && class=confidential
+  kubectl apply --server-side -f - >/dev/null <<YAML
+apiVersion: wardops.io/v1alpha1
+kind: WardService
+metadata:
+  name: ward-$i
+  namespace: $ns_extra
+  labels: {symbol-order: ward}
+spec:
+  ward: {code: "$((30000 + i))", name: "Xã Thử Nghiệm $i", tier: commune}
+  classification: $class
+  image: registry.example.gov.vn/records:1.$i
+  port: 8080
+  config: {TIEU_DE: "Dịch vụ $i"}
+  secretEnv:
+    - name: DB_PASSWORD
+      secretKeyRef: {name: extra-db, key: password}$extra
+YAML
+done
+
+mport=18480 hport=18481
+log "wardops run under callgrind (slow: minutes)"
+valgrind --tool=callgrind --demangle=no --compress-strings=no --dump-instr=no \
+  --callgrind-out-file="$work/callgrind.out" \
+  "$binary" run --leader-election=true --lease-namespace=default --lease-name=wardops-symbol-order \
+  --metrics-addr "127.0.0.1:$mport" --health-addr "127.0.0.1:$hport" \
+  --log-format json --log-level info >"$work/operator.log" 2>&1 &
+op_pid=$!
+
+wait_for() { # seconds, command...
+  local deadline=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || { log "timed out: $*"; tail -20 "$work/operator.log" >&2; exit 1; }
+    sleep 2
+  done
+}
+wait_for 900 curl -fsS "http://127.0.0.1:$hport/readyz"
+log "ready; waiting for the WardServices"
+wait_for 900 kubectl wait --for=condition=Ready --timeout=5s wardservice --all -A
+# A WardService above its namespace's classification: refused, an Event.
+kubectl apply --server-side -f - >/dev/null <<YAML
+apiVersion: wardops.io/v1alpha1
+kind: WardService
+metadata: {name: too-secret, namespace: $ns_extra}
+spec:
+  ward: {code: "39999", name: "Xã Mật", tier: commune}
+  classification: secret
+  image: registry.example.gov.vn/records:1.0
+YAML
+curl -fsS "http://127.0.0.1:$mport/metrics" >/dev/null
+curl -fsS "http://127.0.0.1:$hport/healthz" >/dev/null
+
+log "edits, a rotation, an on-demand sync, a refused classification, deletions"
+kubectl patch wardservice ward-1 -n "$ns_extra" --type merge -p '{"spec":{"replicas":3,"config":{"TIEU_DE":"Đã sửa"}}}' >/dev/null
+kubectl patch wardservice ward-2 -n "$ns_extra" --type merge -p '{"spec":{"image":"registry.example.gov.vn/records:2.0"}}' >/dev/null
+kubectl create secret generic extra-db -n "$ns_extra" --from-literal=password=order-rotated \
+  --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+for dc in $(kubectl get dataconnector -A -o jsonpath='{range .items[*]}{.metadata.namespace}/{.metadata.name}{"\n"}{end}'); do
+  kubectl annotate dataconnector -n "${dc%/*}" "${dc#*/}" --overwrite wardops.io/sync-now=symbol-order >/dev/null
+done
+kubectl label wardservice ward-4 -n "$ns_extra" --overwrite wardops.io/backup=nightly >/dev/null
+kubectl delete secret extra-db -n "$ns_extra" >/dev/null
+sleep 20
+kubectl create secret generic extra-db -n "$ns_extra" --from-literal=password=order-back \
+  --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+kubectl delete wardservice ward-5 ward-6 too-secret -n "$ns_extra" --wait=false >/dev/null
+wait_for 600 kubectl wait --for=condition=Ready --timeout=5s wardservice -l symbol-order=ward -n "$ns_extra"
+kubectl delete deployment ward-7 -n "$ns_extra" --wait=false >/dev/null
+sleep 30
+curl -fsS "http://127.0.0.1:$mport/metrics" >/dev/null
+wait_for 600 kubectl wait --for=condition=Ready --timeout=5s wardservice -l symbol-order=ward -n "$ns_extra"
+
+log "graceful stop"
+kill -TERM "$op_pid"
+wait "$op_pid" || true
+op_pid=""
+
+# Every function of the binary callgrind saw run, most instructions first
+# (callgrind_annotate's exclusive counts); names not in the binary's own
+# symbol table (libc, the vDSO) are dropped.
+nm --defined-only "$binary" | awk '$2 ~ /^[tTwW]$/ {print $3}' | sort -u >"$work/symbols"
+callgrind_annotate --inclusive=no --threshold=100 "$work/callgrind.out" >"$work/ranked"
+python3 - "$work/symbols" "$work/ranked" >operator/symbol-order.txt <<'PY'
+import re, sys
+known = set(open(sys.argv[1]).read().split())
+seen = set()
+for line in open(sys.argv[2]):
+    # "  15,458 ( 1.04%)  file:function [object]"
+    m = re.match(r"\s*[\d,]+ \(\s*[\d.]+%\)\s+(\S+)", line)
+    name = m and m.group(1).rsplit(":", 1)[-1]
+    if name in known and name not in seen:
+        seen.add(name)
+        print(name)
+PY
+log "operator/symbol-order.txt: $(wc -l <operator/symbol-order.txt) functions of $(wc -l <"$work/symbols")"
