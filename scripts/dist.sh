@@ -20,7 +20,9 @@ out=${WARDOPS_DIST_DIR:-$repo/target/dist}
 releases=${WARDOPS_RELEASES_URL:-https://github.com/wardops/wardops/releases/download}
 binary=${1:-}
 if [[ -z $binary ]]; then
-  cargo build --release --locked -p wardops --bin wardops
+  # Unpacked relocations: the plugin runs on users' machines, and packed ones
+  # (operator/build.rs) need glibc 2.36; this binary needs 2.34 (RHEL 9).
+  WARDOPS_PACK_RELOCS=off cargo build --release --locked -p wardops --bin wardops
   binary=target/release/wardops
 fi
 case "$(uname -m)" in

@@ -473,6 +473,12 @@ fn build_stage_builds_the_operator_binary() {
         "{} carries its symbol table: the build stage did not run operator/build.rs",
         binary.display()
     );
+    // Relative relocations packed (DT_RELR), which the runtime's glibc reads.
+    assert!(
+        sections.stdout.contains(".relr.dyn"),
+        "{} has no packed relative relocations (.relr.dyn): operator/build.rs did not link it",
+        binary.display()
+    );
 }
 
 #[test]
