@@ -1,59 +1,67 @@
-//! Links the release binary with the functions `wardops run` executes packed
-//! together, in the order of `symbol-order.txt` (written by
-//! `scripts/symbol-order.sh`). Linux maps a process's code from its file and,
-//! on each page fault, the neighbouring pages too; code that runs, scattered
-//! among code that never does, keeps most of the binary resident.
+//! The release binary's link (x86_64 Linux, where rustc links with its own
+//! lld):
 //!
-//! Only for the release profile on x86_64 Linux, where rustc links with its
-//! own lld (GNU ld has no `--symbol-ordering-file`), which also packs the
-//! relative relocations. Names the binary no
-//! longer has are skipped without a warning: a stale list costs packing, not
-//! a build. `WARDOPS_SYMBOL_ORDER=off` links without it.
-//!
-//! The release binary's symbol table is stripped here, by the linker, not by
-//! the profile's `strip`: cargo derives every crate's symbol names from the
-//! profile (`-C metadata`), so a build with symbols for the profile
-//! (`WARDOPS_SYMBOL_ORDER=profile`: no order, symbols kept) must have the same
-//! profile as the image's.
+//! - The functions `wardops run` executes are packed together, in the order
+//!   of `symbol-order.txt` (written by `scripts/symbol-order.sh`). Linux maps
+//!   a process's code from its file and, on each page fault, the neighbouring
+//!   pages too; code that runs, scattered among code that never does, kept
+//!   most of the binary resident. Names the binary no longer has are skipped
+//!   without a warning: a stale list costs packing, not a build.
+//!   `WARDOPS_SYMBOL_ORDER=off` links without it.
+//! - The loader's relative relocations are packed (DT_RELR): about 60,000 of
+//!   them, 1.35 MiB read at every start and left resident, become 22 KiB. The
+//!   binary then needs glibc 2.36, so only where the building machine has it
+//!   (the image's Debian 12 does; `make plugin` and `make bench` run what they
+//!   build). `WARDOPS_PACK_RELOCS=off` links without it: the kubectl plugin's
+//!   archive (`scripts/dist.sh`), for users' machines (RHEL 9 has 2.34).
+//! - The symbol table is stripped here, by the linker (GNU ld's and lld's
+//!   `--strip-all`, on Linux), not by the profile's `strip`: cargo derives every crate's symbol names from
+//!   the profile (`-C metadata`), so the build that `scripts/symbol-order.sh`
+//!   profiles (`WARDOPS_SYMBOL_ORDER=profile`: no order, symbols kept) must
+//!   have the image's profile.
 
 use std::env;
+use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=symbol-order.txt");
     println!("cargo:rerun-if-env-changed=WARDOPS_SYMBOL_ORDER");
     println!("cargo:rerun-if-env-changed=WARDOPS_PACK_RELOCS");
-    let release = env::var("PROFILE").is_ok_and(|p| p == "release");
-    let lld_target = env::var("TARGET").is_ok_and(|t| t == "x86_64-unknown-linux-gnu");
+    if env::var("PROFILE").as_deref() != Ok("release") {
+        return;
+    }
     let mode = env::var("WARDOPS_SYMBOL_ORDER").unwrap_or_default();
-    if !release {
+    if mode != "profile" && env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        link("--strip-all");
+    }
+    if env::var("TARGET").as_deref() != Ok("x86_64-unknown-linux-gnu") {
         return;
     }
-    if mode != "profile" {
-        println!("cargo:rustc-link-arg-bin=wardops=-Wl,--strip-all");
+    if env::var("WARDOPS_PACK_RELOCS").as_deref() != Ok("off") && host_glibc() >= Some((2, 36)) {
+        link("-z,pack-relative-relocs");
     }
-    if !lld_target {
+    let order = std::path::Path::new(&env::var("CARGO_MANIFEST_DIR").unwrap_or_default())
+        .join("symbol-order.txt");
+    if mode == "off" || mode == "profile" || !order.is_file() {
         return;
     }
-    // The loader's relative relocations in their packed form (DT_RELR): about
-    // 60,000 of them, 1.35 MiB read at every start and left resident, become
-    // 22 KiB. It needs glibc 2.36 (the image's Debian 12); the kubectl
-    // plugin's archive, for users' machines (RHEL 9 has 2.34), is built with
-    // `WARDOPS_PACK_RELOCS=off` (scripts/dist.sh).
-    if env::var("WARDOPS_PACK_RELOCS").as_deref() != Ok("off") {
-        println!("cargo:rustc-link-arg-bin=wardops=-Wl,-z,pack-relative-relocs");
-    }
-    if mode == "off" || mode == "profile" {
-        return;
-    }
-    let dir = env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    let order = std::path::Path::new(&dir).join("symbol-order.txt");
-    if !order.is_file() {
-        return;
-    }
-    println!(
-        "cargo:rustc-link-arg-bin=wardops=-Wl,--symbol-ordering-file={}",
-        order.display()
-    );
-    println!("cargo:rustc-link-arg-bin=wardops=-Wl,--no-warn-symbol-ordering");
+    link(&format!("--symbol-ordering-file={}", order.display()));
+    link("--no-warn-symbol-ordering");
+}
+
+/// One linker argument for the `wardops` binary.
+fn link(arg: &str) {
+    println!("cargo:rustc-link-arg-bin=wardops=-Wl,{arg}");
+}
+
+/// The building machine's glibc, from `getconf GNU_LIBC_VERSION` ("glibc 2.36").
+fn host_glibc() -> Option<(u32, u32)> {
+    let out = Command::new("getconf")
+        .arg("GNU_LIBC_VERSION")
+        .output()
+        .ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    let (major, minor) = text.trim().strip_prefix("glibc ")?.split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
 }
