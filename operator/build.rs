@@ -21,11 +21,14 @@
 //!   have the image's profile.
 
 use std::env;
-use std::process::Command;
+
+#[path = "src/link.rs"]
+mod link;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=symbol-order.txt");
+    println!("cargo:rerun-if-changed=src/link.rs");
     println!("cargo:rerun-if-env-changed=WARDOPS_SYMBOL_ORDER");
     println!("cargo:rerun-if-env-changed=WARDOPS_PACK_RELOCS");
     if env::var("PROFILE").as_deref() != Ok("release") {
@@ -33,35 +36,24 @@ fn main() {
     }
     let mode = env::var("WARDOPS_SYMBOL_ORDER").unwrap_or_default();
     if mode != "profile" && env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
-        link("--strip-all");
+        link_arg("--strip-all");
     }
     if env::var("TARGET").as_deref() != Ok("x86_64-unknown-linux-gnu") {
         return;
     }
-    if env::var("WARDOPS_PACK_RELOCS").as_deref() != Ok("off") && host_glibc() >= Some((2, 36)) {
-        link("-z,pack-relative-relocs");
+    if env::var("WARDOPS_PACK_RELOCS").as_deref() != Ok("off") && link::host_reads_packed_relocs() {
+        link_arg("-z,pack-relative-relocs");
     }
     let order = std::path::Path::new(&env::var("CARGO_MANIFEST_DIR").unwrap_or_default())
         .join("symbol-order.txt");
     if mode == "off" || mode == "profile" || !order.is_file() {
         return;
     }
-    link(&format!("--symbol-ordering-file={}", order.display()));
-    link("--no-warn-symbol-ordering");
+    link_arg(&format!("--symbol-ordering-file={}", order.display()));
+    link_arg("--no-warn-symbol-ordering");
 }
 
 /// One linker argument for the `wardops` binary.
-fn link(arg: &str) {
+fn link_arg(arg: &str) {
     println!("cargo:rustc-link-arg-bin=wardops=-Wl,{arg}");
-}
-
-/// The building machine's glibc, from `getconf GNU_LIBC_VERSION` ("glibc 2.36").
-fn host_glibc() -> Option<(u32, u32)> {
-    let out = Command::new("getconf")
-        .arg("GNU_LIBC_VERSION")
-        .output()
-        .ok()?;
-    let text = String::from_utf8(out.stdout).ok()?;
-    let (major, minor) = text.trim().strip_prefix("glibc ")?.split_once('.')?;
-    Some((major.parse().ok()?, minor.parse().ok()?))
 }

@@ -7,7 +7,8 @@ set -euo pipefail
 log() { printf '[prereqs] %s\n' "$*" >&2; }
 
 need_apt=()
-for cmd_pkg in openssl:openssl curl:curl flock:util-linux git:git python3:python3 pip3:python3-pip; do
+# Arguments add COMMAND:PACKAGE pairs of a script's own (e.g. valgrind:valgrind).
+for cmd_pkg in openssl:openssl curl:curl flock:util-linux git:git python3:python3 pip3:python3-pip "$@"; do
   cmd=${cmd_pkg%%:*} pkg=${cmd_pkg##*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done

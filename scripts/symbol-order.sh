@@ -28,12 +28,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 log() { printf '[symbol-order] %s\n' "$*" >&2; }
 
-bash scripts/prereqs.sh
-if ! command -v valgrind >/dev/null 2>&1; then
-  SUDO=""; [[ $(id -u) == 0 ]] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq valgrind >/dev/null
-fi
+bash scripts/prereqs.sh valgrind:valgrind
 bash tests/controlplane/up.sh
 # shellcheck disable=SC1091
 source .testenv/env
@@ -58,8 +53,12 @@ kubectl wait --for=condition=Established --timeout=60s -f crds/ >/dev/null
 kubectl apply --server-side -f deploy/samples/ >/dev/null
 kubectl create namespace "$ns_extra" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl label namespace "$ns_extra" --overwrite wardops.io/classification=confidential >/dev/null
-kubectl create secret generic extra-db -n "$ns_extra" --from-literal=password=order-only \
-  --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+# The generated WardServices' database Secret, with the given password.
+db_secret() {
+  kubectl create secret generic extra-db -n "$ns_extra" --from-literal=password="$1" \
+    --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+}
+db_secret order-only
 # WardServices of every shape the bench's city has: with and without storage,
 # autoscaled, classified (on the isolated pool), with a Secret env var.
 for i in $(seq 0 11); do
@@ -122,16 +121,14 @@ curl -fsS "http://127.0.0.1:$hport/healthz" >/dev/null
 log "edits, a rotation, an on-demand sync, a refused classification, deletions"
 kubectl patch wardservice ward-1 -n "$ns_extra" --type merge -p '{"spec":{"replicas":3,"config":{"TIEU_DE":"Đã sửa"}}}' >/dev/null
 kubectl patch wardservice ward-2 -n "$ns_extra" --type merge -p '{"spec":{"image":"registry.example.gov.vn/records:2.0"}}' >/dev/null
-kubectl create secret generic extra-db -n "$ns_extra" --from-literal=password=order-rotated \
-  --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+db_secret order-rotated
 for dc in $(kubectl get dataconnector -A -o jsonpath='{range .items[*]}{.metadata.namespace}/{.metadata.name}{"\n"}{end}'); do
   kubectl annotate dataconnector -n "${dc%/*}" "${dc#*/}" --overwrite wardops.io/sync-now=symbol-order >/dev/null
 done
 kubectl label wardservice ward-4 -n "$ns_extra" --overwrite wardops.io/backup=nightly >/dev/null
 kubectl delete secret extra-db -n "$ns_extra" >/dev/null
 sleep 20
-kubectl create secret generic extra-db -n "$ns_extra" --from-literal=password=order-back \
-  --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+db_secret order-back
 kubectl delete wardservice ward-5 ward-6 too-secret -n "$ns_extra" --wait=false >/dev/null
 wait_for 600 kubectl wait --for=condition=Ready --timeout=5s wardservice -l symbol-order=ward -n "$ns_extra"
 kubectl delete deployment ward-7 -n "$ns_extra" --wait=false >/dev/null

@@ -476,27 +476,14 @@ fn build_stage_builds_the_operator_binary() {
     // Relative relocations packed (DT_RELR), as in the image: its build stage
     // has glibc 2.36, and so must this machine for the build script to pack
     // them (the binary would not start here otherwise).
-    let glibc = run(
-        {
-            let mut c = Command::new("getconf");
-            c.arg("GNU_LIBC_VERSION");
-            c
-        },
-        None,
-    );
-    let packs = cfg!(target_arch = "x86_64")
-        && glibc
-            .stdout
-            .trim()
-            .strip_prefix("glibc 2.")
-            .and_then(|minor| minor.parse::<u32>().ok())
-            .is_some_and(|minor| minor >= 36);
+    let packs = cfg!(target_arch = "x86_64") && wardops::link::host_reads_packed_relocs();
     assert_eq!(
         sections.stdout.contains(".relr.dyn"),
         packs,
-        "{}: packed relative relocations (.relr.dyn) where glibc is 2.36 or later on x86_64 ({}), and only there",
+        "{}: packed relative relocations (.relr.dyn) where glibc is {:?} or later on x86_64 (here {:?}), and only there",
         binary.display(),
-        glibc.stdout.trim()
+        wardops::link::RELR_GLIBC,
+        wardops::link::host_glibc()
     );
 }
 

@@ -6,6 +6,7 @@ pub mod backup;
 pub mod cli;
 pub mod controller;
 pub mod gateway;
+pub mod link;
 pub mod render;
 pub mod runtime;
 
