@@ -21,6 +21,7 @@ pub mod events;
 pub mod labels;
 pub mod restore;
 pub mod results;
+pub mod schedule;
 pub mod ward_service;
 
 /// A field of metadata that the API server sets on every object is missing:

@@ -177,7 +177,7 @@ async fn reconcile_inner(bp: &BackupPolicy, state: &State) -> Result<Action, Err
     };
 
     // The schedule, as the CronJob controller will read it.
-    if spec.time_zone.parse::<chrono_tz::Tz>().is_err() {
+    if !crate::controller::schedule::is_zone(&spec.time_zone) {
         let msg = format!(
             "spec.timeZone `{}` is not in the IANA time zone database (e.g. Asia/Ho_Chi_Minh)",
             spec.time_zone

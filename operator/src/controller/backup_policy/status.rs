@@ -119,11 +119,7 @@ pub fn target_skipped(target: &BackupTargetStatus) -> bool {
 
 /// The first time the schedule fires strictly after `after`, in its zone.
 pub fn next_run(spec: &BackupPolicySpec, after: Timestamp) -> Option<Timestamp> {
-    let tz: chrono_tz::Tz = spec.time_zone.parse().ok()?;
-    let cron: croner::Cron = spec.schedule.parse().ok()?;
-    let from = chrono::DateTime::from_timestamp(after.as_second(), 0)?.with_timezone(&tz);
-    let next = cron.find_next_occurrence(&from, false).ok()?;
-    Timestamp::from_second(next.timestamp()).ok()
+    crate::controller::schedule::next_run(&spec.schedule, &spec.time_zone, after)
 }
 
 /// Whether a target is overdue at `now`: the first scheduled time after its

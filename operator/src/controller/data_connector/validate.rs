@@ -134,7 +134,7 @@ impl std::fmt::Display for InvalidSchedule {
 /// `schedule` (cron); `Ok` when neither is set.
 pub fn schedule(dc: &DataConnector) -> Result<(), InvalidSchedule> {
     if let Some(tz) = &dc.spec.time_zone
-        && tz.parse::<chrono_tz::Tz>().is_err()
+        && !crate::controller::schedule::is_zone(tz)
     {
         return Err(InvalidSchedule::TimeZone(tz.clone()));
     }
