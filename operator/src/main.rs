@@ -89,6 +89,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(settings) => {
             wardops::runtime::init_logging(settings.log_format, &settings.log_level)?;
+            wardops::runtime::heap::one_arena();
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()

@@ -677,6 +677,7 @@ where
                 };
                 match change {
                     Some(Ok(obj)) => {
+                        crate::runtime::heap::worked();
                         let to = senders.lock().map(|s| s.clone()).unwrap_or_default();
                         for mut tx in to {
                             // A subscriber that stopped (its controller ended) is skipped.

@@ -151,6 +151,7 @@ impl Metrics {
         took: Duration,
         error_category: Option<&'static str>,
     ) {
+        super::heap::worked();
         self.reconciles.get_or_create(&KindLabels { kind }).inc();
         self.durations
             .get_or_create(&KindLabels { kind })

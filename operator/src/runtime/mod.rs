@@ -19,6 +19,7 @@ use crate::controller::{self, Context};
 pub mod client;
 pub mod crd_check;
 pub mod health;
+pub mod heap;
 pub mod leader;
 pub mod metrics;
 pub mod settings;
@@ -368,6 +369,7 @@ pub async fn run(settings: RunSettings) -> Result<(), RunError> {
     // Every cache runs from here on, a standby's too: on taking the Lease,
     // the controllers start from caches already complete and current.
     tokio::spawn(drives.run());
+    tokio::spawn(heap::trim_when_quiet());
 
     // Leader election: wait for the lease (standing by) or for a signal.
     let mut lease = None;
