@@ -17,10 +17,13 @@
 # leader election and a graceful stop. Every function it executed is listed,
 # by instructions executed, most first.
 #
-# Not part of `make test`: run it when the operator's code changed much
-# (`make symbol-order`, with `make run`'s operator stopped: this one would
-# compete with it), and commit the file. A stale list costs only packing:
-# names no longer in the binary are skipped by the linker. The samples stay
+# Not part of `make test`: run it when the operator's code changed much, and
+# whenever a dependency, its version or its features change: a symbol's name
+# carries a hash of its crate's build, which mixes in every dependency's, so
+# then nearly every name changes (`make symbol-order`, with `make run`'s
+# operator stopped: this one would compete with it), and commit the file. A
+# stale list costs only packing: names no longer in the binary are skipped
+# by the linker. The samples stay
 # applied, as `make run` leaves them; the namespace of the generated
 # WardServices is deleted.
 set -euo pipefail
