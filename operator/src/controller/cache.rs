@@ -647,7 +647,14 @@ impl Drives {
 pub struct Shared<K: Resource<DynamicType = ()> + Clone + 'static> {
     store: Store<K>,
     subscribers: Arc<std::sync::Mutex<Vec<futures::channel::mpsc::Sender<K>>>>,
+    /// The last [`RECENT`] objects handed on, oldest first, by
+    /// [`identity_hash`].
+    recent: Arc<std::sync::Mutex<std::collections::VecDeque<u64>>>,
 }
+
+/// How many of the last changed objects a [`Shared`] cache remembers, so
+/// that a controller starting over it replays them first.
+const RECENT: usize = SHARED_BACKLOG;
 
 impl<K> Shared<K>
 where
@@ -667,6 +674,8 @@ where
         let subscribers: Arc<std::sync::Mutex<Vec<futures::channel::mpsc::Sender<K>>>> =
             Arc::default();
         let senders = subscribers.clone();
+        let recent: Arc<std::sync::Mutex<std::collections::VecDeque<u64>>> = Arc::default();
+        let changed = recent.clone();
         let drive = async move {
             let mut changes = std::pin::pin!(changes);
             let mut shutdown = std::pin::pin!(shutdown.fuse());
@@ -678,6 +687,12 @@ where
                 match change {
                     Some(Ok(obj)) => {
                         crate::runtime::heap::worked();
+                        if let Ok(mut changed) = changed.lock() {
+                            if changed.len() == RECENT {
+                                changed.pop_front();
+                            }
+                            changed.push_back(identity_hash(&obj));
+                        }
                         let to = senders.lock().map(|s| s.clone()).unwrap_or_default();
                         for mut tx in to {
                             // A subscriber that stopped (its controller ended) is skipped.
@@ -694,7 +709,14 @@ where
                 }
             }
         };
-        (Shared { store, subscribers }, drive)
+        (
+            Shared {
+                store,
+                subscribers,
+                recent,
+            },
+            drive,
+        )
     }
 
     /// The cache.
@@ -710,7 +732,11 @@ where
     /// not yet handed on, and those go only as `pace` allows: the controller's
     /// queue takes its whole trigger stream at once, so a change made while a
     /// new leader reconciles a country's worth of held objects would
-    /// otherwise wait behind all of them.
+    /// otherwise wait behind all of them. The held objects go the most
+    /// recently changed first ([`recent_first`]): a change made while no
+    /// controller ran (during a handover, between the old leader's exit and
+    /// the new one's start) is held, and would otherwise wait its turn among
+    /// them.
     pub fn subscribe(
         &self,
         pace: Pace,
@@ -758,6 +784,7 @@ where
         replay: Option<Pace>,
     ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static + use<K> {
         let (store, subscribers) = (self.store.clone(), self.subscribers.clone());
+        let recent = self.recent.clone();
         futures::stream::once(async move {
             let (tx, rx) = futures::channel::mpsc::channel(SHARED_BACKLOG);
             // Joined before the cache is read: a change the read misses comes by `rx`.
@@ -766,7 +793,11 @@ where
             }
             // Shared handles, each object copied only as the controller takes it.
             let held = if replay.is_some() {
-                store.state()
+                let mut held = store.state();
+                if let Ok(recent) = recent.lock() {
+                    recent_first(&mut held, &recent);
+                }
+                held
             } else {
                 Vec::new()
             };
@@ -792,6 +823,20 @@ fn spec_changed<K: Resource>(
     }
     let spec = spec_hash(obj);
     seen.insert(key, spec) != Some(spec)
+}
+
+/// Orders `held` objects the most recently changed first, by `recent`
+/// (identity hashes, oldest first); the others keep their order, after them.
+fn recent_first<K: Resource>(held: &mut [Arc<K>], recent: &std::collections::VecDeque<u64>) {
+    let mut rank = std::collections::HashMap::with_capacity(recent.len());
+    for (i, hash) in recent.iter().rev().enumerate() {
+        rank.entry(*hash).or_insert(i);
+    }
+    held.sort_by_key(|obj| {
+        rank.get(&identity_hash(obj.as_ref()))
+            .copied()
+            .unwrap_or(usize::MAX)
+    });
 }
 
 /// A hash of an object's namespace and name.
@@ -977,6 +1022,32 @@ mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::Secret;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
+
+    #[test]
+    fn held_objects_go_the_most_recently_changed_first() {
+        use k8s_openapi::api::core::v1::ConfigMap;
+        let cm = |name: &str| {
+            Arc::new(ConfigMap {
+                metadata: ObjectMeta {
+                    name: Some(name.into()),
+                    namespace: Some("ns".into()),
+                    ..ObjectMeta::default()
+                },
+                ..ConfigMap::default()
+            })
+        };
+        let mut held: Vec<_> = ["a", "b", "c", "d", "e"].map(cm).into();
+        let recent: std::collections::VecDeque<u64> = ["b", "d", "b", "x"]
+            .map(|n| identity_hash(cm(n).as_ref()))
+            .into();
+        recent_first(&mut held, &recent);
+        let names: Vec<_> = held.iter().map(|o| o.name_any()).collect();
+        // x is gone; b changed last, then d; the rest in their order.
+        assert_eq!(names, ["b", "d", "a", "c", "e"]);
+        recent_first(&mut held, &std::collections::VecDeque::new());
+        let names: Vec<_> = held.iter().map(|o| o.name_any()).collect();
+        assert_eq!(names, ["b", "d", "a", "c", "e"], "nothing recent: as held");
+    }
 
     #[tokio::test]
     async fn a_replay_goes_at_its_pace_and_a_change_passes_it() {
