@@ -5,7 +5,8 @@
 //! every ward) frees most of what it allocated, but among objects that stay,
 //! so the freed pages stay resident. Once the operator has been quiet for
 //! [`QUIET`], `malloc_trim` hands every free page back (`MADV_DONTNEED`):
-//! one call per burst, a few milliseconds.
+//! one call per burst, under a millisecond at 1,000 wards (`make bench`;
+//! the operator logs each at debug level, with what it gave back).
 //!
 //! And the operator allocates from one heap ([`one_arena`]).
 
@@ -43,9 +44,34 @@ pub async fn trim_when_quiet() {
     loop {
         tick.tick().await;
         if should_trim(WORK.load(Ordering::Relaxed), &mut last, &mut trimmed) {
+            let (before, start) = (resident_kib(), std::time::Instant::now());
             trim();
+            tracing::debug!(
+                took_ms = start.elapsed().as_millis() as u64,
+                released_kib = before.saturating_sub(resident_kib()),
+                "heap trimmed"
+            );
         }
     }
+}
+
+/// This process's resident memory in KiB (`/proc/self/statm`), 0 where
+/// it cannot be read.
+fn resident_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * page_size() / 1024)
+}
+
+/// The size of a memory page, in bytes.
+fn page_size() -> u64 {
+    #[cfg(unix)]
+    // SAFETY: sysconf reads a constant of the system.
+    let bytes = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    #[cfg(not(unix))]
+    let bytes = 4096;
+    u64::try_from(bytes).unwrap_or(4096)
 }
 
 /// Makes every thread allocate from the one main heap. glibc gives each
@@ -97,8 +123,7 @@ mod tests {
     /// writes its own bookkeeping at a free block's start.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn resident_inside(start: usize, len: usize) -> usize {
-        // SAFETY: sysconf reads a constant.
-        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap();
+        let page = usize::try_from(page_size()).unwrap();
         let first = start.next_multiple_of(page) + page;
         let end = (start + len) / page * page - page;
         if end <= first {
