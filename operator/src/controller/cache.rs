@@ -827,12 +827,17 @@ fn spec_changed<K: Resource>(
 
 /// Orders `held` objects the most recently changed first, by `recent`
 /// (identity hashes, oldest first); the others keep their order, after them.
+/// Each held object's identity is hashed once (a new leader's first
+/// reconciles wait for this, over a country's worth of objects).
 fn recent_first<K: Resource>(held: &mut [Arc<K>], recent: &std::collections::VecDeque<u64>) {
+    if recent.is_empty() {
+        return;
+    }
     let mut rank = std::collections::HashMap::with_capacity(recent.len());
     for (i, hash) in recent.iter().rev().enumerate() {
         rank.entry(*hash).or_insert(i);
     }
-    held.sort_by_key(|obj| {
+    held.sort_by_cached_key(|obj| {
         rank.get(&identity_hash(obj.as_ref()))
             .copied()
             .unwrap_or(usize::MAX)
