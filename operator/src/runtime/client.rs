@@ -15,6 +15,16 @@
 //! it: it is pinged every [`PING_INTERVAL`] and dropped when a ping is not
 //! answered within [`PING_TIMEOUT`] (client-go's health check: 30 s and
 //! 15 s); every watch then reconnects.
+//!
+//! Two limits of HTTP/2 that one connection must stay within:
+//! - The API server takes 250 streams at once on a connection: the
+//!   operator's watches (about 35) and its reconciles' requests in flight
+//!   (each controller's `MAX_CONCURRENT_RECONCILES`) stay far below.
+//! - Flow control is shared: data a stream has received and nobody read
+//!   holds the connection's window, and enough of it would stall every
+//!   other stream. Each watch is read as it arrives (`cache::Shared` hands
+//!   changes to controllers, which take their triggers at once), and a
+//!   request's answer is read whole by kube.
 
 use std::time::Duration;
 
