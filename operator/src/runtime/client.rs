@@ -6,10 +6,11 @@
 //! connection of its own: the operator held about 35, each with its TLS
 //! state and read buffer. This one offers HTTP/2 (ALPN `h2`, as client-go
 //! does), which the API server accepts: every watch and request is a
-//! stream of one connection, opened by the first request (the CRD check). A server that
-//! refuses HTTP/2 gets HTTP/1.1, with each connection's read buffer bounded
-//! by [`READ_BUFFER_MAX`] (hyper otherwise grows it to whatever a burst of
-//! events fills, up to about 400 KiB, for the connection's life).
+//! stream of one connection, opened by the first request (the CRD check).
+//! A server that refuses HTTP/2 gets HTTP/1.1, with each connection's read
+//! buffer bounded by [`READ_BUFFER_MAX`] (hyper otherwise grows it to
+//! whatever a burst of events fills, up to about 400 KiB, for the
+//! connection's life).
 //!
 //! One shared connection must not die unnoticed, taking every watch with
 //! it: it is pinged every [`PING_INTERVAL`] and dropped when a ping is not
