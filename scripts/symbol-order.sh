@@ -9,13 +9,18 @@
 # render, the gateway, backups, error paths), keeps most of the binary
 # resident. Packed together, the code that runs takes fewer pages.
 #
-# How: the release build, linked with its symbol table, runs
-# under valgrind's callgrind against the local control plane, through what an
-# operator does in a city: the samples applied and reconciled, a generated
-# set of WardServices of every shape, spec edits, a credential rotation, an
+# How: the release build, linked with its symbol table, runs twice under
+# valgrind's callgrind against the local control plane. First over a
+# namespace with no WardService (unrelated Secrets and ConfigMaps only):
+# start, caches synced, leader election, /metrics and probes, idle; every
+# function that ran is listed first, so that an operator with nothing to
+# reconcile keeps only those pages resident. Then through what an operator
+# does in a city: the samples applied and reconciled, a generated set of
+# WardServices of every shape, spec edits, a credential rotation, an
 # on-demand sync, a refused classification, deletions, /metrics and probes,
-# leader election and a graceful stop. Every function it executed is listed,
-# by instructions executed, most first.
+# leader election and a graceful stop; every function it executed that the
+# first run did not follows. Each part is ordered by instructions executed,
+# most first.
 #
 # Not part of `make test`: run it when the operator's code changed much, and
 # whenever a dependency, its version or its features change: a symbol's name
@@ -44,12 +49,38 @@ WARDOPS_SYMBOL_ORDER=profile cargo build --release --locked -p wardops --bin war
 binary=$work/wardops
 cp "${CARGO_TARGET_DIR:-target}/release/wardops" "$binary"
 ns_extra=symbol-order
+ns_empty=symbol-order-empty
 cleanup() {
   [[ -n ${op_pid:-} ]] && kill -TERM "$op_pid" 2>/dev/null && wait "$op_pid" 2>/dev/null
-  kubectl delete namespace --ignore-not-found --wait=false "$ns_extra" >/dev/null 2>&1 || true
+  kubectl delete namespace --ignore-not-found --wait=false "$ns_extra" "$ns_empty" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
+mport=18480 hport=18481
+wait_for() { # seconds, command...
+  local deadline=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || { log "timed out: $*"; tail -20 "$work/operator.log" >&2; exit 1; }
+    sleep 2
+  done
+}
+# The operator under callgrind, in the background (op_pid); its profile is
+# written to $work/$1.out when it stops. The rest are `wardops run`'s flags.
+run_profiled() {
+  local profile=$1; shift
+  valgrind --tool=callgrind --demangle=no --compress-strings=no --dump-instr=no \
+    --callgrind-out-file="$work/$profile.out" \
+    "$binary" run --leader-election=true --lease-namespace=default \
+    --metrics-addr "127.0.0.1:$mport" --health-addr "127.0.0.1:$hport" \
+    --log-format json --log-level info "$@" >"$work/operator.log" 2>&1 &
+  op_pid=$!
+}
+# A graceful stop of the operator under callgrind.
+stop_profiled() {
+  kill -TERM "$op_pid"
+  wait "$op_pid" || true
+  op_pid=""
+}
 
 kubectl apply --server-side -f crds/ >/dev/null
 kubectl wait --for=condition=Established --timeout=60s -f crds/ >/dev/null
@@ -89,22 +120,26 @@ spec:
 YAML
 done
 
-mport=18480 hport=18481
-log "wardops run under callgrind (slow: minutes)"
-valgrind --tool=callgrind --demangle=no --compress-strings=no --dump-instr=no \
-  --callgrind-out-file="$work/callgrind.out" \
-  "$binary" run --leader-election=true --lease-namespace=default --lease-name=wardops-symbol-order \
-  --metrics-addr "127.0.0.1:$mport" --health-addr "127.0.0.1:$hport" \
-  --log-format json --log-level info >"$work/operator.log" 2>&1 &
-op_pid=$!
+# An operator with nothing to reconcile: a namespace of unrelated Secrets
+# and ConfigMaps only. It stops before its graceful stop would run.
+kubectl create namespace "$ns_empty" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+for i in 1 2 3; do
+  kubectl create secret generic "unrelated-$i" -n "$ns_empty" --from-literal=key=value \
+    --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  kubectl create configmap "unrelated-$i" -n "$ns_empty" --from-literal=key=value \
+    --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+done
+log "wardops run under callgrind with nothing to reconcile (about a minute)"
+run_profiled empty --watch-namespaces="$ns_empty" --lease-name=wardops-symbol-order-empty
+wait_for 600 curl -fsS "http://127.0.0.1:$hport/readyz"
+wait_for 120 curl -fsS "http://127.0.0.1:$hport/healthz"
+sleep 20
+curl -fsS "http://127.0.0.1:$mport/metrics" >/dev/null
+callgrind_control --dump "$op_pid" >/dev/null 2>&1
+stop_profiled
 
-wait_for() { # seconds, command...
-  local deadline=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || { log "timed out: $*"; tail -20 "$work/operator.log" >&2; exit 1; }
-    sleep 2
-  done
-}
+log "wardops run under callgrind over the city (slow: minutes)"
+run_profiled city --lease-name=wardops-symbol-order
 wait_for 900 curl -fsS "http://127.0.0.1:$hport/readyz"
 log "ready; waiting for the WardServices"
 wait_for 900 kubectl wait --for=condition=Ready --timeout=5s wardservice --all -A
@@ -140,25 +175,27 @@ curl -fsS "http://127.0.0.1:$mport/metrics" >/dev/null
 wait_for 600 kubectl wait --for=condition=Ready --timeout=5s wardservice -l symbol-order=ward -n "$ns_extra"
 
 log "graceful stop"
-kill -TERM "$op_pid"
-wait "$op_pid" || true
-op_pid=""
+stop_profiled
 
-# Every function of the binary callgrind saw run, most instructions first
-# (callgrind_annotate's exclusive counts); names not in the binary's own
-# symbol table (libc, the vDSO) are dropped.
+# Every function of the binary callgrind saw run: those of the run with
+# nothing to reconcile (its dump before the stop), then the city's; each
+# part most instructions first (callgrind_annotate's exclusive counts). Names
+# not in the binary's own symbol table (libc, the vDSO) are dropped.
 nm --defined-only "$binary" | awk '$2 ~ /^[tTwW]$/ {print $3}' | sort -u >"$work/symbols"
-callgrind_annotate --inclusive=no --threshold=100 "$work/callgrind.out" >"$work/ranked"
-python3 - "$work/symbols" "$work/ranked" >operator/symbol-order.txt <<'PY'
+callgrind_annotate --inclusive=no --threshold=100 "$work/empty.out.1" >"$work/ranked-empty"
+callgrind_annotate --inclusive=no --threshold=100 "$work/city.out" >"$work/ranked-city"
+python3 - "$work/symbols" "$work/ranked-empty" "$work/ranked-city" >operator/symbol-order.txt <<'PY'
 import re, sys
 known = set(open(sys.argv[1]).read().split())
 seen = set()
-for line in open(sys.argv[2]):
-    # "  15,458 ( 1.04%)  file:function [object]"
-    m = re.match(r"\s*[\d,]+ \(\s*[\d.]+%\)\s+(\S+)", line)
-    name = m and m.group(1).rsplit(":", 1)[-1]
-    if name in known and name not in seen:
-        seen.add(name)
-        print(name)
+for ranked in sys.argv[2:]:
+    for line in open(ranked):
+        # "  15,458 ( 1.04%)  file:function [object]"
+        m = re.match(r"\s*[\d,]+ \(\s*[\d.]+%\)\s+(\S+)", line)
+        name = m and m.group(1).rsplit(":", 1)[-1]
+        if name in known and name not in seen:
+            seen.add(name)
+            print(name)
+    print(f"[symbol-order] {len(seen)} functions after {ranked}", file=sys.stderr)
 PY
 log "operator/symbol-order.txt: $(wc -l <operator/symbol-order.txt) functions of $(wc -l <"$work/symbols")"
