@@ -8,9 +8,9 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::core::PartialObjectMeta;
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt};
+
+use crate::controller::cache::Versions;
 
 /// One place in a spec that refers to a Secret (and maybe a key).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,14 +77,15 @@ type SecretId = (String, String);
 /// A Secret's resourceVersion and key names.
 type KeyNames = (String, Vec<String>);
 
-/// The Secrets a reconcile may refer to, from a metadata-only watch cache,
+/// The Secrets a reconcile may refer to, from a watch cache of their
+/// resourceVersions,
 /// and the key names of each referenced Secret at its current
 /// resourceVersion. A reconcile reads a Secret from the API server only when
 /// its resourceVersion changed since the key names were last read (a rotation
 /// or a new Secret): an unchanged cluster costs no request, and reconciles
 /// that need the same Secret at once read it once.
 pub struct SecretIndex {
-    meta: Store<PartialObjectMeta<Secret>>,
+    versions: Versions<Secret>,
     /// (namespace, name) -> (resourceVersion, key names). Never a value.
     keys: Mutex<HashMap<SecretId, KeyNames>>,
     /// The Secrets being read, each with the turn its readers take.
@@ -92,18 +93,18 @@ pub struct SecretIndex {
 }
 
 impl SecretIndex {
-    /// An index over the metadata cache `meta`.
-    pub fn new(meta: Store<PartialObjectMeta<Secret>>) -> Self {
+    /// An index over the cache `versions`.
+    pub fn new(versions: Versions<Secret>) -> Self {
         SecretIndex {
-            meta,
+            versions,
             keys: Mutex::new(HashMap::new()),
             reading: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The metadata cache (for readiness and size).
-    pub fn store(&self) -> &Store<PartialObjectMeta<Secret>> {
-        &self.meta
+    /// The cache of versions (for readiness and size).
+    pub fn versions(&self) -> &Versions<Secret> {
+        &self.versions
     }
 
     fn cached_keys(&self, id: &SecretId, version: &str) -> Option<Vec<String>> {
@@ -171,10 +172,7 @@ impl SecretIndex {
                 continue;
             }
             let id = (namespace.to_string(), u.secret.clone());
-            let cached = self
-                .meta
-                .get(&ObjectRef::new(&u.secret).within(namespace))
-                .and_then(|m| m.resource_version());
+            let cached = self.versions.get(namespace, &u.secret);
             let found = match cached {
                 None => None,
                 Some(version) => match self.cached_keys(&id, &version) {
@@ -245,14 +243,9 @@ mod tests {
     /// A client of the test server at `url`, and an index whose cache
     /// holds the Secret `ward-1/repo` at resourceVersion 7.
     fn index_of_repo(url: &str) -> (Client, SecretIndex) {
-        use kube::runtime::{reflector, watcher};
         let client = Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
-        let (store, mut writer) = reflector::store::<PartialObjectMeta<Secret>>();
-        let meta: PartialObjectMeta<Secret> = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "repo", "namespace": "ward-1", "resourceVersion": "7"}}))
-        .unwrap();
-        writer.apply_watcher_event(&watcher::Event::Apply(meta));
-        (client, SecretIndex::new(store))
+        let versions = Versions::holding(&[("ward-1", "repo", "7")]);
+        (client, SecretIndex::new(versions))
     }
 
     #[tokio::test]

@@ -21,6 +21,8 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
+pub use super::versions::Versions;
+
 /// kubectl's copy of the last applied manifest: never read by wardops.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -389,9 +391,9 @@ pub fn metadata<K: Resource>(obj: &mut PartialObjectMeta<K>) {
 
 /// Keeps only the identity of a metadata-only object (name, namespace,
 /// resourceVersion, deletion): for a cache read only for whether an object
-/// exists, such as every Secret of the cluster (5,000 unrelated ones cost the
-/// 1,000-ward city benchmark's cache about 4 MiB before their uid and type
-/// went).
+/// exists and whether it is being deleted, such as a BackupPolicy's claims.
+/// (Every Secret of the cluster is held as its resourceVersion alone:
+/// [`Versions`].)
 pub fn identity<K: Resource>(obj: &mut PartialObjectMeta<K>) {
     metadata(obj);
     let meta = &mut obj.metadata;
@@ -492,13 +494,8 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let (reader, writer) = reflector::store::<K>();
-    let config = if STREAMING_LISTS.load(Ordering::Relaxed) {
-        config.streaming_lists()
-    } else {
-        config
-    };
     let store = reader.clone();
-    let stream = watcher(api, config)
+    let stream = watcher(api, watch_config(config))
         .backoff(WatchBackoff::default())
         .modify(trim)
         .reflect(writer)
@@ -507,6 +504,15 @@ where
         })
         .flatten();
     (reader, stream)
+}
+
+/// `config`, with streaming lists where the API server serves them.
+pub(super) fn watch_config(config: watcher::Config) -> watcher::Config {
+    if STREAMING_LISTS.load(Ordering::Relaxed) {
+        config.streaming_lists()
+    } else {
+        config
+    }
 }
 
 /// The objects a watch event changed, each handed on only once the cache
@@ -597,6 +603,21 @@ impl Drives {
         shared
     }
 
+    /// A [`Versions`] cache of `api` (filtered by `config`): each object's
+    /// resourceVersion only, kept current once [`Drives::run`] runs.
+    pub fn versions<K>(
+        &mut self,
+        api: Api<PartialObjectMeta<K>>,
+        config: watcher::Config,
+    ) -> Versions<K>
+    where
+        K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + 'static,
+    {
+        let (versions, drive) = Versions::new(api, config, self.stopping());
+        self.drives.push(drive.boxed());
+        versions
+    }
+
     /// A cache of a controller's children (or other related kind) and the
     /// stream of its changes, for the controller's triggers
     /// ([`Shared::changes`]: the controller's own kind replays what is held).
@@ -646,7 +667,7 @@ impl Drives {
 /// [`Drives::shared`], whose run keeps it current.
 pub struct Shared<K: Resource<DynamicType = ()> + Clone + 'static> {
     store: Store<K>,
-    subscribers: Arc<std::sync::Mutex<Vec<futures::channel::mpsc::Sender<K>>>>,
+    subscribers: Subscribers<K>,
     /// The last [`RECENT`] objects handed on, oldest first, by
     /// [`identity_hash`].
     recent: Arc<std::sync::Mutex<std::collections::VecDeque<u64>>>,
@@ -669,10 +690,8 @@ where
         trim: fn(&mut K),
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> (Self, impl std::future::Future<Output = ()> + Send + 'static) {
-        use futures::SinkExt;
         let (store, changes) = cached(api, config, trim);
-        let subscribers: Arc<std::sync::Mutex<Vec<futures::channel::mpsc::Sender<K>>>> =
-            Arc::default();
+        let subscribers: Subscribers<K> = Arc::default();
         let senders = subscribers.clone();
         let recent: Arc<std::sync::Mutex<std::collections::VecDeque<u64>>> = Arc::default();
         let changed = recent.clone();
@@ -693,11 +712,7 @@ where
                             }
                             changed.push_back(identity_hash(&obj));
                         }
-                        let to = senders.lock().map(|s| s.clone()).unwrap_or_default();
-                        for mut tx in to {
-                            // A subscriber that stopped (its controller ended) is skipped.
-                            let _ = tx.send(obj.clone()).await;
-                        }
+                        hand_on(&senders, obj).await;
                     }
                     // The watch retries on its own backoff; the error names no object.
                     Some(Err(e)) => tracing::warn!(
@@ -786,11 +801,8 @@ where
         let (store, subscribers) = (self.store.clone(), self.subscribers.clone());
         let recent = self.recent.clone();
         futures::stream::once(async move {
-            let (tx, rx) = futures::channel::mpsc::channel(SHARED_BACKLOG);
             // Joined before the cache is read: a change the read misses comes by `rx`.
-            if let Ok(mut s) = subscribers.lock() {
-                s.push(tx);
-            }
+            let rx = join(&subscribers);
             // Shared handles, each object copied only as the controller takes it.
             let held = if replay.is_some() {
                 let mut held = store.state();
@@ -806,6 +818,30 @@ where
         .flatten()
         .map(Ok)
     }
+}
+
+/// The subscribers of a cache's changes: a channel to each controller's
+/// triggers.
+pub(super) type Subscribers<T> = Arc<std::sync::Mutex<Vec<futures::channel::mpsc::Sender<T>>>>;
+
+/// Hands `obj` on to every subscriber in turn, waiting for any that is
+/// [`SHARED_BACKLOG`] behind.
+pub(super) async fn hand_on<T: Clone>(subscribers: &Subscribers<T>, obj: T) {
+    use futures::SinkExt;
+    let to = subscribers.lock().map(|s| s.clone()).unwrap_or_default();
+    for mut tx in to {
+        // A subscriber that stopped (its controller ended) is skipped.
+        let _ = tx.send(obj.clone()).await;
+    }
+}
+
+/// A new subscriber: every change handed on from now.
+pub(super) fn join<T>(subscribers: &Subscribers<T>) -> futures::channel::mpsc::Receiver<T> {
+    let (tx, rx) = futures::channel::mpsc::channel(SHARED_BACKLOG);
+    if let Ok(mut s) = subscribers.lock() {
+        s.push(tx);
+    }
+    rx
 }
 
 /// Whether `obj`'s change passes a reader of metadata and spec: it is new,
@@ -1025,8 +1061,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::Secret;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     #[test]
     fn held_objects_go_the_most_recently_changed_first() {
@@ -1166,27 +1201,6 @@ mod tests {
         assert!(b.next().unwrap() <= WATCH_BACKOFF_MAX.mul_f64(1.5));
         b.reset();
         assert!(b.next().unwrap() <= Duration::from_millis(375));
-    }
-
-    #[test]
-    fn secrets_keep_only_their_identity() {
-        let mut s = PartialObjectMeta::<Secret> {
-            types: None,
-            metadata: ObjectMeta {
-                name: Some("db".into()),
-                resource_version: Some("7".into()),
-                annotations: Some([(LAST_APPLIED.into(), "{\"data\":\"c2VjcmV0\"}".into())].into()),
-                labels: Some([("a".into(), "b".into())].into()),
-                managed_fields: Some(vec![ManagedFieldsEntry::default()]),
-                ..ObjectMeta::default()
-            },
-            _phantom: Default::default(),
-        };
-        identity(&mut s);
-        assert_eq!(s.metadata.name.as_deref(), Some("db"));
-        assert_eq!(s.metadata.resource_version.as_deref(), Some("7"));
-        assert!(s.metadata.annotations.is_none() && s.metadata.labels.is_none());
-        assert!(s.metadata.managed_fields.is_none());
     }
 
     #[test]

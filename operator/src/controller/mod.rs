@@ -22,6 +22,7 @@ pub mod labels;
 pub mod restore;
 pub mod results;
 pub mod schedule;
+pub mod versions;
 pub mod ward_service;
 
 /// A field of metadata that the API server sets on every object is missing:
@@ -69,8 +70,9 @@ pub struct SharedCaches {
     pub connectors: cache::Shared<crate::api::DataConnector>,
     /// Every BackupPolicy in the watched namespace (or all).
     pub backup_policies: cache::Shared<crate::api::BackupPolicy>,
-    /// Every Secret's identity, for the references' [`crate::secrets::SecretIndex`].
-    pub secrets: cache::Shared<PartialObjectMeta<Secret>>,
+    /// Every Secret's resourceVersion, for the references'
+    /// [`crate::secrets::SecretIndex`].
+    pub secrets: cache::Versions<Secret>,
     /// The watched namespace (or every one), for its classification labels.
     pub namespaces: cache::Shared<PartialObjectMeta<Namespace>>,
 }
@@ -82,9 +84,9 @@ impl SharedCaches {
         let ward_services = drives.shared(cache::api_for(client, namespace), all(), cache::slim);
         let connectors = drives.shared(cache::api_for(client, namespace), all(), cache::slim);
         let backup_policies = drives.shared(cache::api_for(client, namespace), all(), cache::slim);
-        // A Secret's identity only: its labels and annotations may carry its
-        // values (kubectl's last-applied).
-        let secrets = drives.shared(cache::api_for(client, namespace), all(), cache::identity);
+        // A Secret's resourceVersion only: its labels and annotations may
+        // carry its values (kubectl's last-applied).
+        let secrets = drives.versions(cache::api_for(client, namespace), all());
         let ns_config = match namespace {
             Some(ns) => all().fields(&format!("metadata.name={ns}")),
             None => all(),
@@ -105,7 +107,7 @@ impl SharedCaches {
             ("WardService", self.ward_services.store().len()),
             ("DataConnector", self.connectors.store().len()),
             ("BackupPolicy", self.backup_policies.store().len()),
-            ("Secret", self.secrets.store().len()),
+            ("Secret", self.secrets.len()),
             ("Namespace", self.namespaces.store().len()),
         ]
     }
@@ -115,7 +117,7 @@ impl SharedCaches {
         cache::is_ready(&self.ward_services.store())
             && cache::is_ready(&self.connectors.store())
             && cache::is_ready(&self.backup_policies.store())
-            && cache::is_ready(&self.secrets.store())
+            && self.secrets.is_ready()
             && cache::is_ready(&self.namespaces.store())
     }
 }

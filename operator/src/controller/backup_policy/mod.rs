@@ -18,7 +18,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::PostParams;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 use tracing::{info, warn};
@@ -82,7 +82,7 @@ impl Caches {
 
     /// True once every cache holds its first complete listing.
     pub fn is_ready(&self) -> bool {
-        cache::is_ready(self.secrets.store())
+        self.secrets.versions().is_ready()
             && cache::is_ready(&self.claims)
             && cache::is_ready(&self.ward_services)
             && cache::is_ready(&self.cron_jobs)
@@ -465,12 +465,7 @@ async fn ensure_generated_key(
     ns: &str,
     secret: &str,
 ) -> Result<(), Error> {
-    if cache
-        .secrets
-        .store()
-        .get(&ObjectRef::new(secret).within(ns))
-        .is_some()
-    {
+    if cache.secrets.versions().get(ns, secret).is_some() {
         return Ok(());
     }
     let key_error = |source: Box<dyn std::error::Error + Send + Sync>| Error::KeyGeneration {
@@ -761,7 +756,7 @@ where
     let state = Arc::new(State {
         ctx: ctx.clone(),
         cache: Caches {
-            secrets: SecretIndex::new(shared.secrets.store()),
+            secrets: SecretIndex::new(shared.secrets.clone()),
             claims,
             ward_services: shared.ward_services.store(),
             cron_jobs,

@@ -129,7 +129,7 @@ impl Caches {
     /// True once every cache holds its first complete listing.
     pub fn is_ready(&self) -> bool {
         cache::is_ready(&self.namespaces)
-            && cache::is_ready(self.secrets.store())
+            && self.secrets.versions().is_ready()
             && cache::is_ready(&self.connectors)
             && cache::is_ready(&self.service_accounts)
             && cache::is_ready(&self.config_maps)
@@ -643,7 +643,7 @@ where
         ctx: ctx.clone(),
         cache: Caches {
             namespaces: shared.namespaces.store(),
-            secrets: SecretIndex::new(shared.secrets.store()),
+            secrets: SecretIndex::new(shared.secrets.clone()),
             connectors: shared.connectors.store(),
             service_accounts,
             config_maps,
