@@ -18,7 +18,9 @@
 //!   `--strip-all`, on Linux), not by the profile's `strip`: cargo derives every crate's symbol names from
 //!   the profile (`-C metadata`), so the build that `scripts/symbol-order.sh`
 //!   profiles (`WARDOPS_SYMBOL_ORDER=profile`: no order, symbols kept) must
-//!   have the image's profile.
+//!   have the image's profile. `WARDOPS_SYMBOL_ORDER=keep-symbols` links in
+//!   order and keeps the symbol table: the image's layout, with names, to
+//!   read which functions a running operator keeps resident.
 
 use std::env;
 
@@ -35,7 +37,8 @@ fn main() {
         return;
     }
     let mode = env::var("WARDOPS_SYMBOL_ORDER").unwrap_or_default();
-    if mode != "profile" && env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+    let keep_symbols = mode == "profile" || mode == "keep-symbols";
+    if !keep_symbols && env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
         link_arg("--strip-all");
     }
     if env::var("TARGET").as_deref() != Ok("x86_64-unknown-linux-gnu") {
