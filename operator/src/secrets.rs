@@ -78,9 +78,8 @@ type SecretId = (String, String);
 type KeyNames = (String, Vec<String>);
 
 /// The Secrets a reconcile may refer to, from a watch cache of their
-/// resourceVersions,
-/// and the key names of each referenced Secret at its current
-/// resourceVersion. A reconcile reads a Secret from the API server only when
+/// resourceVersions, and the key names of each referenced Secret at its
+/// current resourceVersion. A reconcile reads a Secret from the API server only when
 /// its resourceVersion changed since the key names were last read (a rotation
 /// or a new Secret): an unchanged cluster costs no request, and reconciles
 /// that need the same Secret at once read it once.
@@ -102,7 +101,7 @@ impl SecretIndex {
         }
     }
 
-    /// The cache of versions (for readiness and size).
+    /// The cache of versions (for readiness, and whether a Secret exists).
     pub fn versions(&self) -> &Versions<Secret> {
         &self.versions
     }

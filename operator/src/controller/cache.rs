@@ -692,38 +692,16 @@ where
     ) -> (Self, impl std::future::Future<Output = ()> + Send + 'static) {
         let (store, changes) = cached(api, config, trim);
         let subscribers: Subscribers<K> = Arc::default();
-        let senders = subscribers.clone();
         let recent: Arc<std::sync::Mutex<std::collections::VecDeque<u64>>> = Arc::default();
         let changed = recent.clone();
-        let drive = async move {
-            let mut changes = std::pin::pin!(changes);
-            let mut shutdown = std::pin::pin!(shutdown.fuse());
-            loop {
-                let change = futures::select_biased! {
-                    () = shutdown => return,
-                    change = changes.next().fuse() => change,
-                };
-                match change {
-                    Some(Ok(obj)) => {
-                        crate::runtime::heap::worked();
-                        if let Ok(mut changed) = changed.lock() {
-                            if changed.len() == RECENT {
-                                changed.pop_front();
-                            }
-                            changed.push_back(identity_hash(&obj));
-                        }
-                        hand_on(&senders, obj).await;
-                    }
-                    // The watch retries on its own backoff; the error names no object.
-                    Some(Err(e)) => tracing::warn!(
-                        kind = %K::kind(&()),
-                        error = %crate::error_chain(&e),
-                        "watch failed; retrying"
-                    ),
-                    None => return,
+        let drive = hand_on(changes, shutdown, subscribers.clone(), move |obj| {
+            if let Ok(mut changed) = changed.lock() {
+                if changed.len() == RECENT {
+                    changed.pop_front();
                 }
+                changed.push_back(identity_hash(obj));
             }
-        };
+        });
         (
             Shared {
                 store,
@@ -824,14 +802,43 @@ where
 /// triggers.
 pub(super) type Subscribers<T> = Arc<std::sync::Mutex<Vec<futures::channel::mpsc::Sender<T>>>>;
 
-/// Hands `obj` on to every subscriber in turn, waiting for any that is
-/// [`SHARED_BACKLOG`] behind.
-pub(super) async fn hand_on<T: Clone>(subscribers: &Subscribers<T>, obj: T) {
+/// Runs a cache's stream of changes until `shutdown` completes: hands each
+/// changed object to every subscriber in turn (once `seen` has noted it),
+/// waiting for any that is [`SHARED_BACKLOG`] behind, and logs the watch's
+/// errors (it retries on its own backoff; an error names no object).
+pub(super) async fn hand_on<T>(
+    changes: impl Stream<Item = Result<T, watcher::Error>>,
+    shutdown: impl std::future::Future<Output = ()>,
+    subscribers: Subscribers<T>,
+    mut seen: impl FnMut(&T),
+) where
+    T: Resource<DynamicType = ()> + Clone,
+{
     use futures::SinkExt;
-    let to = subscribers.lock().map(|s| s.clone()).unwrap_or_default();
-    for mut tx in to {
-        // A subscriber that stopped (its controller ended) is skipped.
-        let _ = tx.send(obj.clone()).await;
+    let mut changes = std::pin::pin!(changes);
+    let mut shutdown = std::pin::pin!(shutdown.fuse());
+    loop {
+        let change = futures::select_biased! {
+            () = shutdown => return,
+            change = changes.next().fuse() => change,
+        };
+        match change {
+            Some(Ok(obj)) => {
+                crate::runtime::heap::worked();
+                seen(&obj);
+                let to = subscribers.lock().map(|s| s.clone()).unwrap_or_default();
+                for mut tx in to {
+                    // A subscriber that stopped (its controller ended) is skipped.
+                    let _ = tx.send(obj.clone()).await;
+                }
+            }
+            Some(Err(e)) => tracing::warn!(
+                kind = %T::kind(&()),
+                error = %crate::error_chain(&e),
+                "watch failed; retrying"
+            ),
+            None => return,
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
-use futures::{FutureExt, Stream, StreamExt};
+use futures::{Stream, StreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::PartialObjectMeta;
 use kube::runtime::{WatchStreamExt, watcher};
@@ -59,46 +59,30 @@ where
             ready: Arc::default(),
             subscribers: Arc::default(),
         };
-        let this = versions.clone();
-        let drive = async move {
-            let events =
-                watcher(api, cache::watch_config(config)).backoff(cache::WatchBackoff::default());
-            let mut events = std::pin::pin!(events);
-            let mut shutdown = std::pin::pin!(shutdown.fuse());
-            let mut listing: Option<HashMap<Box<str>, Box<str>>> = None;
-            loop {
-                let event = futures::select_biased! {
-                    () = shutdown => return,
-                    event = events.next().fuse() => event,
-                };
-                let changed = match event {
-                    Some(Ok(event)) => {
-                        crate::runtime::heap::worked();
-                        let Ok(mut held) = this.held.write() else {
-                            return;
-                        };
-                        let changed = held.apply(&mut listing, event);
+        let (held, ready) = (versions.held.clone(), versions.ready.clone());
+        let mut listing: Option<HashMap<Box<str>, Box<str>>> = None;
+        let changes = watcher(api, cache::watch_config(config))
+            .backoff(cache::WatchBackoff::default())
+            .flat_map(move |event| {
+                let changed: Vec<Result<PartialObjectMeta<K>, watcher::Error>> = match event {
+                    Ok(event) => {
+                        let changed = held
+                            .write()
+                            .map(|mut held| held.apply(&mut listing, event))
+                            .unwrap_or_default();
                         if listing.is_none() {
-                            this.ready.store(true, Ordering::Release);
+                            ready.store(true, Ordering::Release);
                         }
                         changed
+                            .into_iter()
+                            .map(|(namespace, name, version)| Ok(stamp(namespace, name, version)))
+                            .collect()
                     }
-                    // The watch retries on its own backoff; the error names no object.
-                    Some(Err(e)) => {
-                        tracing::warn!(
-                            kind = %K::kind(&()),
-                            error = %crate::error_chain(&e),
-                            "watch failed; retrying"
-                        );
-                        continue;
-                    }
-                    None => return,
+                    Err(e) => vec![Err(e)],
                 };
-                for (namespace, name, version) in changed {
-                    cache::hand_on(&this.subscribers, stamp(namespace, name, version)).await;
-                }
-            }
-        };
+                futures::stream::iter(changed)
+            });
+        let drive = cache::hand_on(changes, shutdown, versions.subscribers.clone(), |_| ());
         (versions, drive)
     }
 
