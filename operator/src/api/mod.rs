@@ -13,17 +13,49 @@ pub use data_connector::{DataConnector, DataConnectorSpec, DataConnectorStatus};
 pub use restore::{Restore, RestoreSpec, RestoreStatus};
 pub use ward_service::{WardService, WardServiceSpec, WardServiceStatus};
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::CustomResourceExt;
+use std::borrow::Cow;
 
-/// Every CRD of the API, in a stable order.
-pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![
-        WardService::crd(),
-        DataConnector::crd(),
-        BackupPolicy::crd(),
-        Restore::crd(),
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::{CustomResourceExt, Resource};
+
+/// One kind of the API: its CRD, and what names it without building the CRD
+/// (its schema is the bulk of the code and text a CRD takes).
+#[derive(Clone, Copy)]
+pub struct Kind {
+    /// Builds the kind's CRD, schema and all.
+    pub crd: fn() -> CustomResourceDefinition,
+    /// The CRD's name, `<plural>.<group>`.
+    pub crd_name: fn() -> &'static str,
+    /// `<group>/<version>`.
+    pub api_version: fn(&()) -> Cow<'_, str>,
+    /// The resource's plural, as the API server's discovery lists it.
+    pub plural: fn(&()) -> Cow<'_, str>,
+}
+
+impl Kind {
+    fn of<K: CustomResourceExt + Resource<DynamicType = ()>>() -> Self {
+        Self {
+            crd: K::crd,
+            crd_name: K::crd_name,
+            api_version: K::api_version,
+            plural: K::plural,
+        }
+    }
+}
+
+/// Every kind of the API, in a stable order.
+pub fn kinds() -> [Kind; 4] {
+    [
+        Kind::of::<WardService>(),
+        Kind::of::<DataConnector>(),
+        Kind::of::<BackupPolicy>(),
+        Kind::of::<Restore>(),
     ]
+}
+
+/// Every CRD of the API, in the order of [`kinds`].
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    kinds().iter().map(|k| (k.crd)()).collect()
 }
 
 /// Header of every generated CRD file.
@@ -153,6 +185,18 @@ mod tests {
             assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
         }
         assert_eq!(Classification::parse("topsecret"), None);
+    }
+
+    /// What names a kind without its CRD is what its CRD says.
+    #[test]
+    fn kinds_name_their_crds() {
+        for kind in kinds() {
+            let crd = (kind.crd)();
+            let v = &crd.spec.versions[0].name;
+            assert_eq!(crd.metadata.name.as_deref(), Some((kind.crd_name)()));
+            assert_eq!((kind.plural)(&()), crd.spec.names.plural);
+            assert_eq!((kind.api_version)(&()), format!("{}/{v}", crd.spec.group));
+        }
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! At start: the wardops CRDs must be installed and Established.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{Api, Client};
 
@@ -18,7 +21,7 @@ pub enum CrdError {
     )]
     NotEstablished(String),
     /// The API server could not be asked.
-    #[error("reading CustomResourceDefinition `{name}`")]
+    #[error("checking CustomResourceDefinition `{name}`")]
     Api {
         name: String,
         #[source]
@@ -26,27 +29,156 @@ pub enum CrdError {
     },
 }
 
-/// Checks every CRD of `crate::api::crds()`.
+/// Checks that every kind of `crate::api::kinds()` is served, from the API
+/// server's discovery of its group and version: the API server serves a
+/// CRD's resource once the CRD is Established. Only when one is not served
+/// is its CRD read (metadata only), to tell a missing CRD from one not yet
+/// Established. The CRDs themselves are not built: their schemas are code
+/// and text the operator would otherwise keep resident for nothing.
 pub async fn check(client: &Client) -> Result<(), CrdError> {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in crate::api::crds() {
-        let name = crd.metadata.name.unwrap_or_default();
-        let live = api.get_opt(&name).await.map_err(|source| CrdError::Api {
-            name: name.clone(),
-            source,
-        })?;
-        let Some(live) = live else {
-            return Err(CrdError::Missing(name));
+    let mut served: HashMap<String, Vec<String>> = HashMap::new();
+    for kind in crate::api::kinds() {
+        let api_version = (kind.api_version)(&()).into_owned();
+        let plurals = match served.entry(api_version) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let plurals = match client.list_api_group_resources(e.key()).await {
+                    Ok(list) => list.resources.into_iter().map(|r| r.name).collect(),
+                    Err(kube::Error::Api(s)) if s.code == 404 => Vec::new(),
+                    Err(source) => {
+                        return Err(CrdError::Api {
+                            name: (kind.crd_name)().to_string(),
+                            source,
+                        });
+                    }
+                };
+                e.insert(plurals)
+            }
         };
-        let established = live
-            .status
-            .and_then(|s| s.conditions)
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.type_ == "Established" && c.status == "True");
-        if !established {
-            return Err(CrdError::NotEstablished(name));
+        if !plurals.iter().any(|p| *p == (kind.plural)(&())) {
+            return Err(not_served(client, (kind.crd_name)()).await);
         }
     }
     Ok(())
+}
+
+/// Why the resource of CRD `name` is not served: the CRD is missing, or not
+/// Established yet.
+async fn not_served(client: &Client, name: &str) -> CrdError {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    match api.get_metadata_opt(name).await {
+        Ok(None) => CrdError::Missing(name.to_string()),
+        Ok(Some(_)) => CrdError::NotEstablished(name.to_string()),
+        Err(source) => CrdError::Api {
+            name: name.to_string(),
+            source,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_server::serve_by_path;
+    use serde_json::json;
+    use std::time::Duration;
+
+    /// A fake API server whose discovery of the wardops group serves
+    /// `served` (plurals) and that holds the CRDs named in `installed`;
+    /// returns what `check` says and the paths it asked for.
+    async fn check_against(
+        served: &[&str],
+        installed: &[&str],
+    ) -> (Result<(), CrdError>, Vec<String>) {
+        let kinds = crate::api::kinds();
+        let group_version = (kinds[0].api_version)(&()).into_owned();
+        let discovery = format!("/apis/{group_version}");
+        let resources: Vec<_> = served
+            .iter()
+            .map(|p| json!({"name": p, "namespaced": true, "kind": "K", "singularName": "", "verbs": ["get"]}))
+            .collect();
+        let list = json!({"kind": "APIResourceList", "groupVersion": group_version, "resources": resources}).to_string();
+        // An API server that serves no resource of a group answers 404 for it.
+        let group_served = !served.is_empty();
+        let installed: Vec<String> = installed.iter().map(|s| s.to_string()).collect();
+        let not_found = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}).to_string();
+        let (url, seen) = serve_by_path(
+            move |path| {
+                let crd = path.rsplit('/').next().unwrap_or_default();
+                if path == discovery && group_served {
+                    (200, list.clone())
+                } else if path.starts_with("/apis/apiextensions.k8s.io/") && installed.iter().any(|n| n == crd) {
+                    (200, json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": {"name": crd}}).to_string())
+                } else {
+                    (404, not_found.clone())
+                }
+            },
+            Duration::ZERO,
+        )
+        .await;
+        let client =
+            crate::runtime::client::from_config(kube::Config::new(url.parse().unwrap())).unwrap();
+        let result = check(&client).await;
+        let paths = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(p, _)| p.clone())
+            .collect();
+        (result, paths)
+    }
+
+    fn plurals() -> Vec<String> {
+        crate::api::kinds()
+            .iter()
+            .map(|k| (k.plural)(&()).into_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn served_kinds_need_one_request_and_no_crd() {
+        let plurals = plurals();
+        let served: Vec<&str> = plurals.iter().map(String::as_str).collect();
+        let (result, paths) = check_against(&served, &[]).await;
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(paths.len(), 1, "one discovery request: {paths:?}");
+    }
+
+    #[tokio::test]
+    async fn a_group_not_served_is_a_missing_crd() {
+        let (result, _) = check_against(&[], &[]).await;
+        let first = (crate::api::kinds()[0].crd_name)();
+        assert!(
+            matches!(&result, Err(CrdError::Missing(n)) if n == first),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_installed_crd_not_served_is_not_established() {
+        let kinds = crate::api::kinds();
+        let plurals = plurals();
+        // Every kind served but the last, whose CRD exists.
+        let served: Vec<&str> = plurals[..plurals.len() - 1]
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let last = (kinds[kinds.len() - 1].crd_name)();
+        let (result, paths) = check_against(&served, &[last]).await;
+        assert!(
+            matches!(&result, Err(CrdError::NotEstablished(n)) if n == last),
+            "{result:?}"
+        );
+        assert_eq!(
+            paths.len(),
+            2,
+            "discovery, then the CRD's metadata: {paths:?}"
+        );
+        // Not installed at all: missing.
+        let (result, _) = check_against(&served, &[]).await;
+        assert!(
+            matches!(&result, Err(CrdError::Missing(n)) if n == last),
+            "{result:?}"
+        );
+    }
 }
