@@ -86,8 +86,10 @@ fn fresh_planes() -> bool {
 /// Stops and purges the control plane this bench runs on
 /// (`tests/controlplane`, as configured by the `WARDOPS_TESTENV_*` variables
 /// `scripts/bench.sh` sets), starts it again, installs the CRDs and returns a
-/// client of the new one (its CA is new).
+/// client of the new one (its CA is new), once the operators' logs of the
+/// phase before are kept.
 async fn fresh_plane() -> Result<Client> {
+    keep_logs()?;
     let scripts = repo_root().join("tests/controlplane");
     for args in [&["down.sh", "--purge"][..], &["up.sh"][..]] {
         let out = Command::new("bash")
@@ -106,6 +108,24 @@ async fn fresh_plane() -> Result<Client> {
     }
     wardops_tests::install_crds();
     client().await
+}
+
+/// Copies the operators' logs of this run (`bench-*.log`) from the control
+/// plane's state, which a fresh control plane purges, to `target/bench/logs/`.
+fn keep_logs() -> Result<()> {
+    let kept = repo_root().join("target/bench/logs");
+    std::fs::create_dir_all(&kept)?;
+    for log in std::fs::read_dir(state_dir().join("logs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = log.file_name();
+        if name.to_string_lossy().starts_with("bench-") {
+            std::fs::copy(log.path(), kept.join(&name))?;
+        }
+    }
+    Ok(())
 }
 
 /// The i-th WardService: half with storage, every fifth autoscaled, every tenth classified.
@@ -484,7 +504,11 @@ fn requests_since(offset: u64) -> Result<BTreeMap<String, usize>> {
         let ua = v["userAgent"].as_str().unwrap_or_default();
         if ua.starts_with("wardops/") {
             let object = &v["objectRef"];
-            let mut resource = object["resource"].as_str().unwrap_or_default().to_string();
+            // A request of no resource (discovery) by its path.
+            let mut resource = match object["resource"].as_str() {
+                Some(r) => r.to_string(),
+                None => v["requestURI"].as_str().unwrap_or_default().to_string(),
+            };
             if let Some(sub) = object["subresource"].as_str() {
                 resource = format!("{resource}/{sub}");
             }
@@ -1277,6 +1301,7 @@ async fn main() -> Result<()> {
         None => println!("raw baseline: not run (WARDOPS_BENCH_RAW=0)"),
     }
     write_json(wards, noise_count, raw, &runs)?;
+    keep_logs()?;
     if let [(_, b), (_, w)] = &runs[..] {
         println!(
             "ratios wardops/baseline: convergence {:.2}, RSS peak {:.2}, requests while converging {:.2}",
