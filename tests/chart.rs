@@ -507,11 +507,21 @@ fn namespaced_mode_grants_workload_rules_only_in_watched_namespaces() {
         assert_eq!(binding["subjects"][0]["name"], "wardops");
         assert_eq!(binding["subjects"][0]["namespace"], "wardops-system");
     }
-    // Namespaces and CRDs are still read cluster-wide: namespaces listed and watched
-    // into the cache, the operator's own CRDs read at start; and retained
-    // volumes (cluster-scoped) are kept.
+    // Namespaces are still read cluster-wide (listed and watched into the
+    // cache), and retained volumes (cluster-scoped) kept; no CRD is read
+    // (the check at start asks discovery).
     let reader = find(&docs, "ClusterRole", "wardops-cluster-reader");
-    assert_eq!(reader["rules"].as_sequence().unwrap().len(), 3);
+    assert_eq!(reader["rules"].as_sequence().unwrap().len(), 2);
+    assert!(
+        verbs_on(
+            &docs,
+            "ClusterRole",
+            "wardops-cluster-reader",
+            "apiextensions.k8s.io",
+            "customresourcedefinitions"
+        )
+        .is_empty()
+    );
     assert_eq!(
         verbs_on(
             &docs,
@@ -1229,11 +1239,6 @@ async fn chart_rbac_is_enough_and_no_more_in_cluster_mode() {
         );
     }
     assert!(release.can_i("list", "namespaces", None));
-    assert!(release.can_i(
-        "get",
-        "customresourcedefinitions.apiextensions.k8s.io",
-        None
-    ));
     assert!(release.can_i("create", "leases.coordination.k8s.io", Some(&ns.name)));
     for verb in ["get", "watch", "patch"] {
         assert!(release.can_i(
@@ -1268,6 +1273,12 @@ async fn chart_rbac_is_enough_and_no_more_in_cluster_mode() {
         ("update", "configmaps", o),
         (
             "list",
+            "customresourcedefinitions.apiextensions.k8s.io",
+            None,
+        ),
+        // The CRD check at start reads discovery, not the CRDs.
+        (
+            "get",
             "customresourcedefinitions.apiextensions.k8s.io",
             None,
         ),

@@ -223,10 +223,6 @@ Every rule says why it is needed; no wildcards. docs/rbac.md explains them.
 - apiGroups: [""]
   resources: ["namespaces"]
   verbs: ["list", "watch"]
-# CRDs: at start the operator reads its own CRDs to check they are Established.
-- apiGroups: ["apiextensions.k8s.io"]
-  resources: ["customresourcedefinitions"]
-  verbs: ["get"]
 # PersistentVolumes: the volume bound to a retained WardService claim gets reclaim policy
 # Retain, once, so its data outlives the claim when the namespace is deleted. No read.
 - apiGroups: [""]

@@ -3,23 +3,19 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::{Api, Client};
+use kube::Client;
 
 /// Why the CRDs are not usable.
 #[derive(Debug, thiserror::Error)]
 pub enum CrdError {
-    /// A CRD is missing.
+    /// A kind's resource is not served: its CRD is missing, or not
+    /// Established yet.
     #[error(
-        "CustomResourceDefinition `{0}` is not installed; install the CRDs with \
-         `kubectl apply --server-side -f crds/` (or `wardops crds | kubectl apply --server-side -f -`, or the Helm chart)"
+        "CustomResourceDefinition `{0}` is not served: it is not installed (install the CRDs with \
+         `kubectl apply --server-side -f crds/`, or `wardops crds | kubectl apply --server-side -f -`, or the Helm chart) \
+         or not Established yet (check `kubectl get crd {0} -o yaml` for its conditions)"
     )]
-    Missing(String),
-    /// A CRD exists but is not Established yet.
-    #[error(
-        "CustomResourceDefinition `{0}` is not Established yet; check `kubectl get crd {0} -o yaml` for its conditions"
-    )]
-    NotEstablished(String),
+    NotServed(String),
     /// The API server could not be asked.
     #[error("checking CustomResourceDefinition `{name}`")]
     Api {
@@ -30,11 +26,10 @@ pub enum CrdError {
 }
 
 /// Checks that every kind of `crate::api::kinds()` is served, from the API
-/// server's discovery of its group and version: the API server serves a
-/// CRD's resource once the CRD is Established. Only when one is not served
-/// is its CRD read (metadata only), to tell a missing CRD from one not yet
-/// Established. The CRDs themselves are not built: their schemas are code
-/// and text the operator would otherwise keep resident for nothing.
+/// server's discovery of its group and version (open to every authenticated
+/// user: no RBAC rule): the API server serves a CRD's resource once the CRD
+/// is Established. No CRD is read, nor built: their schemas are code and
+/// text the operator would otherwise keep resident for nothing.
 pub async fn check(client: &Client) -> Result<(), CrdError> {
     let mut served: HashMap<String, Vec<String>> = HashMap::new();
     for kind in crate::api::kinds() {
@@ -56,24 +51,10 @@ pub async fn check(client: &Client) -> Result<(), CrdError> {
             }
         };
         if !plurals.iter().any(|p| *p == (kind.plural)(&())) {
-            return Err(not_served(client, (kind.crd_name)()).await);
+            return Err(CrdError::NotServed((kind.crd_name)().to_string()));
         }
     }
     Ok(())
-}
-
-/// Why the resource of CRD `name` is not served: the CRD is missing, or not
-/// Established yet.
-async fn not_served(client: &Client, name: &str) -> CrdError {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    match api.get_metadata_opt(name).await {
-        Ok(None) => CrdError::Missing(name.to_string()),
-        Ok(Some(_)) => CrdError::NotEstablished(name.to_string()),
-        Err(source) => CrdError::Api {
-            name: name.to_string(),
-            source,
-        },
-    }
 }
 
 #[cfg(test)]
@@ -84,12 +65,9 @@ mod tests {
     use std::time::Duration;
 
     /// A fake API server whose discovery of the wardops group serves
-    /// `served` (plurals) and that holds the CRDs named in `installed`;
-    /// returns what `check` says and the paths it asked for.
-    async fn check_against(
-        served: &[&str],
-        installed: &[&str],
-    ) -> (Result<(), CrdError>, Vec<String>) {
+    /// `served` (plurals); returns what `check` says and the paths it asked
+    /// for.
+    async fn check_against(served: &[&str]) -> (Result<(), CrdError>, Vec<String>) {
         let kinds = crate::api::kinds();
         let group_version = (kinds[0].api_version)(&()).into_owned();
         let discovery = format!("/apis/{group_version}");
@@ -100,15 +78,11 @@ mod tests {
         let list = json!({"kind": "APIResourceList", "groupVersion": group_version, "resources": resources}).to_string();
         // An API server that serves no resource of a group answers 404 for it.
         let group_served = !served.is_empty();
-        let installed: Vec<String> = installed.iter().map(|s| s.to_string()).collect();
         let not_found = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}).to_string();
         let (url, seen) = serve_by_path(
             move |path| {
-                let crd = path.rsplit('/').next().unwrap_or_default();
                 if path == discovery && group_served {
                     (200, list.clone())
-                } else if path.starts_with("/apis/apiextensions.k8s.io/") && installed.iter().any(|n| n == crd) {
-                    (200, json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": {"name": crd}}).to_string())
                 } else {
                     (404, not_found.clone())
                 }
@@ -139,46 +113,40 @@ mod tests {
     async fn served_kinds_need_one_request_and_no_crd() {
         let plurals = plurals();
         let served: Vec<&str> = plurals.iter().map(String::as_str).collect();
-        let (result, paths) = check_against(&served, &[]).await;
+        let (result, paths) = check_against(&served).await;
         assert!(result.is_ok(), "{result:?}");
         assert_eq!(paths.len(), 1, "one discovery request: {paths:?}");
     }
 
     #[tokio::test]
-    async fn a_group_not_served_is_a_missing_crd() {
-        let (result, _) = check_against(&[], &[]).await;
+    async fn a_group_not_served_names_its_first_kind() {
+        let (result, _) = check_against(&[]).await;
         let first = (crate::api::kinds()[0].crd_name)();
         assert!(
-            matches!(&result, Err(CrdError::Missing(n)) if n == first),
+            matches!(&result, Err(CrdError::NotServed(n)) if n == first),
             "{result:?}"
         );
     }
 
     #[tokio::test]
-    async fn an_installed_crd_not_served_is_not_established() {
+    async fn a_kind_not_served_is_named_with_both_remedies() {
         let kinds = crate::api::kinds();
         let plurals = plurals();
-        // Every kind served but the last, whose CRD exists.
+        // Every kind served but the last.
         let served: Vec<&str> = plurals[..plurals.len() - 1]
             .iter()
             .map(String::as_str)
             .collect();
         let last = (kinds[kinds.len() - 1].crd_name)();
-        let (result, paths) = check_against(&served, &[last]).await;
+        let (result, paths) = check_against(&served).await;
         assert!(
-            matches!(&result, Err(CrdError::NotEstablished(n)) if n == last),
+            matches!(&result, Err(CrdError::NotServed(n)) if n == last),
             "{result:?}"
         );
-        assert_eq!(
-            paths.len(),
-            2,
-            "discovery, then the CRD's metadata: {paths:?}"
-        );
-        // Not installed at all: missing.
-        let (result, _) = check_against(&served, &[]).await;
-        assert!(
-            matches!(&result, Err(CrdError::Missing(n)) if n == last),
-            "{result:?}"
-        );
+        assert_eq!(paths.len(), 1, "discovery only: {paths:?}");
+        let message = result.unwrap_err().to_string();
+        for remedy in ["kubectl apply --server-side -f crds/", "kubectl get crd"] {
+            assert!(message.contains(remedy), "{message}");
+        }
     }
 }
