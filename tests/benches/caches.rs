@@ -646,7 +646,9 @@ async fn failover(c: &Client, binary: &Path, wards: usize, tag: &str) -> Result<
     sigterm.sort_by(f64::total_cmp);
     let mut last = start(handovers + 1)?;
     last.wait_ready().await?;
-    let sigkill = failover_once(c, wards % 89 + 1, leader, "-KILL", &mut last).await?;
+    // A ward of the city at any size (89 + 1 is past the last of a small one).
+    let ward = (wards % 89 + 1) % wards;
+    let sigkill = failover_once(c, ward, leader, "-KILL", &mut last).await?;
     last.stop()?;
     Ok((sigterm, sigkill))
 }
