@@ -26,6 +26,8 @@ pub struct Kind {
     pub crd: fn() -> CustomResourceDefinition,
     /// The CRD's name, `<plural>.<group>`.
     pub crd_name: fn() -> &'static str,
+    /// The kind, as manifests name it.
+    pub kind: fn(&()) -> Cow<'_, str>,
     /// `<group>/<version>`.
     pub api_version: fn(&()) -> Cow<'_, str>,
     /// The resource's plural, as the API server's discovery lists it.
@@ -37,6 +39,7 @@ impl Kind {
         Self {
             crd: K::crd,
             crd_name: K::crd_name,
+            kind: K::kind,
             api_version: K::api_version,
             plural: K::plural,
         }
@@ -195,6 +198,7 @@ mod tests {
             let v = &crd.spec.versions[0].name;
             assert_eq!(crd.metadata.name.as_deref(), Some((kind.crd_name)()));
             assert_eq!((kind.plural)(&()), crd.spec.names.plural);
+            assert_eq!((kind.kind)(&()), crd.spec.names.kind);
             assert_eq!((kind.api_version)(&()), format!("{}/{v}", crd.spec.group));
         }
     }
