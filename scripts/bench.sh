@@ -30,7 +30,9 @@ cargo bench --locked -p wardops-tests --bench reconcile
 # WARDOPS_BENCH_BASELINE to another wardops binary (e.g. a release build of 0.1.0)
 # to measure it too. On a control plane of its own (state .testenv-bench, other
 # ports; the bench stops, purges and starts it again before each phase, so that
-# no phase runs on what an earlier one left: WARDOPS_BENCH_FRESH=0 keeps one), sized for WARDOPS_BENCH_WARDS (default 1,000; 16,000 for a country,
+# no phase runs on what an earlier one left: WARDOPS_BENCH_FRESH=0 keeps one;
+# WARDOPS_BENCH_PAIRS=3 measures the convergence ratio three times, raw then
+# wardops, and reports the median), sized for WARDOPS_BENCH_WARDS (default 1,000; 16,000 for a country,
 # where WARDOPS_BENCH_RAW=0 skips the raw baseline to report the absolute time):
 # a /16 service range, a general node per 400 pods (500 pods each) and an
 # isolated one per 4,000 wards. The controller-manager's client limits are raised
