@@ -924,7 +924,7 @@ fn live_first<T: Send + 'static>(
         let pace = pace.clone();
         async move {
             if let Some(pace) = pace {
-                pace.take().await;
+                pace.turn().await;
             }
             obj
         }
@@ -967,18 +967,27 @@ impl Pace {
     }
 
     /// For `Controller::run`'s output (one item per reconcile ended):
-    /// `.for_each(pace.on_reconcile())` lets the replay go on.
-    pub fn on_reconcile<T>(self) -> impl FnMut(T) -> futures::future::Ready<()> {
+    /// `.for_each(Pace::on_reconcile([replay, order]))` gives each of the
+    /// paces (its replay's and its queue's, [`super::requests`]) its turn.
+    pub fn on_reconcile<T, const N: usize>(
+        paces: [Pace; N],
+    ) -> impl FnMut(T) -> futures::future::Ready<()> {
         move |_| {
-            self.done();
+            for pace in &paces {
+                pace.done();
+            }
             futures::future::ready(())
         }
     }
 
-    /// Waits until one more held object may go, and takes its turn.
-    async fn take(&self) {
-        if let Ok(permit) = self.permits.acquire().await {
-            permit.forget();
+    /// Waits until one more object may go, and takes its turn: a future that
+    /// holds no borrow of the pace.
+    pub fn turn(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let permits = self.permits.clone();
+        async move {
+            if let Ok(permit) = permits.acquire_owned().await {
+                permit.forget();
+            }
         }
     }
 }

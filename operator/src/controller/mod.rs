@@ -19,6 +19,7 @@ pub mod conditions;
 pub mod data_connector;
 pub mod events;
 pub mod labels;
+pub mod requests;
 pub mod restore;
 pub mod results;
 pub mod schedule;

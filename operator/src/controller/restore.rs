@@ -26,7 +26,7 @@ use crate::api::restore::{RestorePhase, RestoreStatus};
 use crate::api::{BackupPolicy, Restore, WardService};
 use crate::controller::backup_policy::build::{self as bp_build, RESTORE_CONTAINER};
 use crate::controller::conditions::{self, DesiredCondition};
-use crate::controller::{Context, SharedCaches, cache, labels, results};
+use crate::controller::{Context, SharedCaches, cache, labels, requests::Requests, results};
 
 /// Most Restores reconciled at once.
 const MAX_CONCURRENT_RECONCILES: u16 = 2;
@@ -616,11 +616,11 @@ where
         store.clone(),
         store.clone(),
     );
-    let fut = Controller::for_stream(restores, store.clone())
-        .trigger_backoff(cache::NoTriggerBackoff)
-        .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES))
-        .owns_stream(job_events)
-        .watches_stream(pod_events, move |p: Pod| {
+    // Every request through one queue, in the order asked (`requests`).
+    let order = cache::Pace::for_concurrency(MAX_CONCURRENT_RECONCILES);
+    let requests = Requests::of(restores)
+        .owns(job_events)
+        .watches(pod_events, move |p: Pod| {
             let ns = p.namespace().unwrap_or_default();
             let name = p
                 .labels()
@@ -629,19 +629,19 @@ where
                 .unwrap_or_default();
             cache::refs_where(&s1, &ns, |r| r.name_any() == name)
         })
-        .watches_stream(policy_events, move |bp: BackupPolicy| {
+        .watches(policy_events, move |bp: BackupPolicy| {
             let name = bp.name_any();
             cache::refs_where(&s2, &bp.namespace().unwrap_or_default(), |r| {
                 r.spec.backup_policy_ref.name == name
             })
         })
-        .watches_stream(ws_events, move |ws: WardService| {
+        .watches(ws_events, move |ws: WardService| {
             let name = ws.name_any();
             cache::refs_where(&s3, &ws.namespace().unwrap_or_default(), |r| {
                 r.spec.ward_service_ref.name == name
             })
         })
-        .watches_stream(ward_pod_events, move |p: PartialObjectMeta<Pod>| {
+        .watches(ward_pod_events, move |p: PartialObjectMeta<Pod>| {
             let ward = p
                 .labels()
                 .get(labels::INSTANCE_LABEL)
@@ -651,7 +651,7 @@ where
                 r.spec.ward_service_ref.name == ward
             })
         })
-        .watches_stream(
+        .watches(
             claim_events,
             move |c: PartialObjectMeta<PersistentVolumeClaim>| {
                 let restore = c.labels().get(labels::RESTORE_ANNOTATION).cloned();
@@ -660,9 +660,14 @@ where
                 })
             },
         )
+        .in_order(order.clone());
+    let fut = Controller::for_stream(futures::stream::pending(), store.clone())
+        .trigger_backoff(cache::NoTriggerBackoff)
+        .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES))
+        .reconcile_on(requests)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, state.clone())
-        .for_each(pace.on_reconcile());
+        .for_each(cache::Pace::on_reconcile([pace, order]));
     (store, state, fut)
 }
 

@@ -30,7 +30,7 @@ use crate::backup::settings::{ACCESS_KEY_FILE, SECRET_KEY_FILE};
 use crate::controller::apply::{self, ApplyError};
 use crate::controller::conditions::{self, DesiredCondition};
 use crate::controller::ward_service::build::network_policy::selector_matches;
-use crate::controller::{Context, SharedCaches, cache, labels};
+use crate::controller::{Context, SharedCaches, cache, labels, requests::Requests};
 use crate::runtime::metrics::ReadyLabels;
 use crate::secrets::{SecretIndex, SecretUse};
 
@@ -766,13 +766,13 @@ where
     });
     let (secret_store, ws_store, claim_store) =
         (bp_store.clone(), bp_store.clone(), bp_store.clone());
-    let fut = Controller::for_stream(policies, bp_store.clone())
-        .trigger_backoff(cache::NoTriggerBackoff)
-        .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES))
-        .owns_stream(cron_job_events)
-        .watches_stream(job_events, |j: Job| cache::owner_by_instance(&j))
-        .watches_stream(pod_events, |p: Pod| cache::owner_by_instance(&p))
-        .watches_stream(secret_events, move |s: PartialObjectMeta<Secret>| {
+    // Every request through one queue, in the order asked (`requests`).
+    let order = cache::Pace::for_concurrency(MAX_CONCURRENT_RECONCILES);
+    let requests = Requests::of(policies)
+        .owns(cron_job_events)
+        .watches(job_events, |j: Job| cache::owner_by_instance(&j))
+        .watches(pod_events, |p: Pod| cache::owner_by_instance(&p))
+        .watches(secret_events, move |s: PartialObjectMeta<Secret>| {
             let name = s.name_any();
             cache::refs_where(&secret_store, &s.namespace().unwrap_or_default(), |bp| {
                 secret_uses(bp).iter().any(|u| u.secret == name)
@@ -780,7 +780,7 @@ where
                         && build::generated_key_name(&bp.name_any()) == name)
             })
         })
-        .watches_stream(
+        .watches(
             claim_events,
             move |c: PartialObjectMeta<PersistentVolumeClaim>| {
                 let name = c.name_any();
@@ -795,11 +795,16 @@ where
         )
         // A WardService that appears, changes or goes: the policies that
         // name it or select it (before or after) follow.
-        .watches_stream(ws_events, move |ws: WardService| {
+        .watches(ws_events, move |ws: WardService| {
             cache::refs_where(&ws_store, &ws.namespace().unwrap_or_default(), |_| true)
         })
+        .in_order(order.clone());
+    let fut = Controller::for_stream(futures::stream::pending(), bp_store.clone())
+        .trigger_backoff(cache::NoTriggerBackoff)
+        .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES))
+        .reconcile_on(requests)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, state.clone())
-        .for_each(pace.on_reconcile());
+        .for_each(cache::Pace::on_reconcile([pace, order]));
     (bp_store, state, fut)
 }

@@ -31,7 +31,7 @@ use crate::api::data_connector::{ConnectorMode, DataConnectorStatus};
 use crate::api::{DataConnector, WardService};
 use crate::controller::apply::{self, ApplyError};
 use crate::controller::conditions::{self, DesiredCondition};
-use crate::controller::{Context, SharedCaches, cache, labels};
+use crate::controller::{Context, SharedCaches, cache, labels, requests::Requests};
 use crate::runtime::metrics::ReadyLabels;
 use crate::secrets::SecretIndex;
 
@@ -563,39 +563,44 @@ where
     });
 
     let (secret_store, ns_store, ws_store) = (dc_store.clone(), dc_store.clone(), dc_store.clone());
-    let fut = Controller::for_stream(connectors, dc_store.clone())
-        .trigger_backoff(cache::NoTriggerBackoff)
-        .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES))
-        .owns_stream(sa_events)
-        .owns_stream(cm_events)
-        .owns_stream(svc_events)
-        .owns_stream(deploy_events)
-        .owns_stream(np_events)
-        .owns_stream(pvc_events)
-        .owns_stream(cron_job_events)
+    // Every request through one queue, in the order asked (`requests`).
+    let order = cache::Pace::for_concurrency(MAX_CONCURRENT_RECONCILES);
+    let requests = Requests::of(connectors)
+        .owns(sa_events)
+        .owns(cm_events)
+        .owns(svc_events)
+        .owns(deploy_events)
+        .owns(np_events)
+        .owns(pvc_events)
+        .owns(cron_job_events)
         // Jobs (the CronJob's or a sync-now one) and sync pods, by their
         // connector's name label.
-        .watches_stream(job_events, |j: Job| cache::owner_by_instance(&j))
-        .watches_stream(pod_events, |p: Pod| cache::owner_by_instance(&p))
-        .watches_stream(secret_events, move |s: PartialObjectMeta<Secret>| {
+        .watches(job_events, |j: Job| cache::owner_by_instance(&j))
+        .watches(pod_events, |p: Pod| cache::owner_by_instance(&p))
+        .watches(secret_events, move |s: PartialObjectMeta<Secret>| {
             let name = s.name_any();
             cache::refs_where(&secret_store, &s.namespace().unwrap_or_default(), |dc| {
                 validate::secret_uses(dc).iter().any(|u| u.secret == name)
             })
         })
-        .watches_stream(ns_events, move |n: PartialObjectMeta<Namespace>| {
+        .watches(ns_events, move |n: PartialObjectMeta<Namespace>| {
             cache::refs_where(&ns_store, &n.name_any(), |_| true)
         })
         // A WardService that appears, changes level or ward: its connectors follow.
-        .watches_stream(ws_events, move |ws: WardService| {
+        .watches(ws_events, move |ws: WardService| {
             let name = ws.name_any();
             cache::refs_where(&ws_store, &ws.namespace().unwrap_or_default(), |dc| {
                 dc.spec.ward_service_ref.name == name
             })
         })
+        .in_order(order.clone());
+    let fut = Controller::for_stream(futures::stream::pending(), dc_store.clone())
+        .trigger_backoff(cache::NoTriggerBackoff)
+        .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES))
+        .reconcile_on(requests)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, state.clone())
-        .for_each(pace.on_reconcile());
+        .for_each(cache::Pace::on_reconcile([pace, order]));
     (dc_store, state, fut)
 }
 

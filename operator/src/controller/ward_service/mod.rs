@@ -25,7 +25,7 @@ use crate::api::ward_service::{ConnectorRef, ReclaimPolicy};
 use crate::api::{Classification, DataConnector, WardService};
 use crate::controller::apply::{self, ApplyError};
 use crate::controller::conditions::{self, DesiredCondition};
-use crate::controller::{Context, SharedCaches, cache, labels};
+use crate::controller::{Context, SharedCaches, cache, labels, requests::Requests};
 use crate::runtime::metrics::ReadyLabels;
 use crate::secrets::SecretIndex;
 
@@ -658,33 +658,33 @@ where
     });
 
     let (secret_store, ns_store) = (ws_store.clone(), ws_store.clone());
-    let fut = Controller::for_stream(wards, ws_store.clone())
-        .trigger_backoff(cache::NoTriggerBackoff)
-        .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES))
-        .owns_stream(sa_events)
-        .owns_stream(cm_events)
-        .owns_stream(svc_events)
-        .owns_stream(deploy_events)
-        .owns_stream(np_events)
-        .owns_stream(pdb_events)
-        .owns_stream(hpa_events)
-        .owns_stream(ingress_events)
+    // Every request through one queue, in the order asked (`requests`).
+    let order = cache::Pace::for_concurrency(MAX_CONCURRENT_RECONCILES);
+    let requests = Requests::of(wards)
+        .owns(sa_events)
+        .owns(cm_events)
+        .owns(svc_events)
+        .owns(deploy_events)
+        .owns(np_events)
+        .owns(pdb_events)
+        .owns(hpa_events)
+        .owns(ingress_events)
         // A retained PVC has no owner reference: map it by its label.
-        .watches_stream(pvc_events, |pvc| {
+        .watches(pvc_events, |pvc| {
             let ns = pvc.namespace();
             pvc.labels()
                 .get(labels::WARD_SERVICE_LABEL)
                 .zip(ns)
                 .map(|(ws, ns)| ObjectRef::new(ws).within(&ns))
         })
-        .watches_stream(secret_events, move |s: PartialObjectMeta<Secret>| {
+        .watches(secret_events, move |s: PartialObjectMeta<Secret>| {
             referrers_of_secret(
                 &secret_store,
                 &s.namespace().unwrap_or_default(),
                 &s.name_any(),
             )
         })
-        .watches_stream(ns_events, move |n: PartialObjectMeta<Namespace>| {
+        .watches(ns_events, move |n: PartialObjectMeta<Namespace>| {
             let name = n.name_any();
             ns_store
                 .state()
@@ -693,13 +693,18 @@ where
                 .map(|ws| ObjectRef::from_obj(ws.as_ref()))
                 .collect::<Vec<_>>()
         })
-        .watches_stream(dc_events, |dc: DataConnector| {
+        .watches(dc_events, |dc: DataConnector| {
             dc.namespace()
                 .map(|ns| ObjectRef::new(&dc.spec.ward_service_ref.name).within(&ns))
         })
+        .in_order(order.clone());
+    let fut = Controller::for_stream(futures::stream::pending(), ws_store.clone())
+        .trigger_backoff(cache::NoTriggerBackoff)
+        .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES))
+        .reconcile_on(requests)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, state.clone())
-        .for_each(pace.on_reconcile());
+        .for_each(cache::Pace::on_reconcile([pace, order]));
     (ws_store, state, fut)
 }
 
