@@ -25,11 +25,13 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::stream::{BoxStream, SelectAll};
 use futures::{FutureExt, Stream, StreamExt};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
+use serde::de::DeserializeOwned;
 
-use super::cache::Pace;
+use super::cache::{NoTriggerBackoff, Pace};
 
 /// With no reconcile ended for this long, the next request goes anyway. A
 /// request handed on can end in no reconcile (its object deleted before its
@@ -87,6 +89,20 @@ where
                 .boxed(),
         );
         self
+    }
+
+    /// A controller of the objects in `store` that takes these requests in
+    /// order ([`Requests::in_order`], paced by `order`), `concurrency`
+    /// reconciles at a time. Give `order` a turn as each reconcile ends
+    /// ([`Pace::on_reconcile`]).
+    pub fn controller(self, store: Store<K>, concurrency: u16, order: Pace) -> Controller<K>
+    where
+        K: Clone + DeserializeOwned + std::fmt::Debug + Send + Sync,
+    {
+        Controller::for_stream(futures::stream::pending(), store)
+            .trigger_backoff(NoTriggerBackoff)
+            .with_config(controller::Config::default().concurrency(concurrency))
+            .reconcile_on(self.in_order(order))
     }
 
     /// The queue: every request in the order asked, each object once while

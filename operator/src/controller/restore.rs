@@ -15,7 +15,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::core::PartialObjectMeta;
-use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
@@ -618,7 +618,7 @@ where
     );
     // Every request through one queue, in the order asked (`requests`).
     let order = cache::Pace::for_concurrency(MAX_CONCURRENT_RECONCILES);
-    let requests = Requests::of(restores)
+    let fut = Requests::of(restores)
         .owns(job_events)
         .watches(pod_events, move |p: Pod| {
             let ns = p.namespace().unwrap_or_default();
@@ -660,11 +660,7 @@ where
                 })
             },
         )
-        .in_order(order.clone());
-    let fut = Controller::for_stream(futures::stream::pending(), store.clone())
-        .trigger_backoff(cache::NoTriggerBackoff)
-        .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES))
-        .reconcile_on(requests)
+        .controller(store.clone(), MAX_CONCURRENT_RECONCILES, order.clone())
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, state.clone())
         .for_each(cache::Pace::on_reconcile([pace, order]));

@@ -17,7 +17,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::PostParams;
 use kube::core::PartialObjectMeta;
-use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
@@ -768,7 +768,7 @@ where
         (bp_store.clone(), bp_store.clone(), bp_store.clone());
     // Every request through one queue, in the order asked (`requests`).
     let order = cache::Pace::for_concurrency(MAX_CONCURRENT_RECONCILES);
-    let requests = Requests::of(policies)
+    let fut = Requests::of(policies)
         .owns(cron_job_events)
         .watches(job_events, |j: Job| cache::owner_by_instance(&j))
         .watches(pod_events, |p: Pod| cache::owner_by_instance(&p))
@@ -798,11 +798,7 @@ where
         .watches(ws_events, move |ws: WardService| {
             cache::refs_where(&ws_store, &ws.namespace().unwrap_or_default(), |_| true)
         })
-        .in_order(order.clone());
-    let fut = Controller::for_stream(futures::stream::pending(), bp_store.clone())
-        .trigger_backoff(cache::NoTriggerBackoff)
-        .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES))
-        .reconcile_on(requests)
+        .controller(bp_store.clone(), MAX_CONCURRENT_RECONCILES, order.clone())
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, state.clone())
         .for_each(cache::Pace::on_reconcile([pace, order]));

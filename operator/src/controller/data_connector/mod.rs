@@ -21,7 +21,7 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::PostParams;
 use kube::core::PartialObjectMeta;
-use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
@@ -565,7 +565,7 @@ where
     let (secret_store, ns_store, ws_store) = (dc_store.clone(), dc_store.clone(), dc_store.clone());
     // Every request through one queue, in the order asked (`requests`).
     let order = cache::Pace::for_concurrency(MAX_CONCURRENT_RECONCILES);
-    let requests = Requests::of(connectors)
+    let fut = Requests::of(connectors)
         .owns(sa_events)
         .owns(cm_events)
         .owns(svc_events)
@@ -593,11 +593,7 @@ where
                 dc.spec.ward_service_ref.name == name
             })
         })
-        .in_order(order.clone());
-    let fut = Controller::for_stream(futures::stream::pending(), dc_store.clone())
-        .trigger_backoff(cache::NoTriggerBackoff)
-        .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES))
-        .reconcile_on(requests)
+        .controller(dc_store.clone(), MAX_CONCURRENT_RECONCILES, order.clone())
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, state.clone())
         .for_each(cache::Pace::on_reconcile([pace, order]));
