@@ -966,20 +966,6 @@ impl Pace {
         }
     }
 
-    /// For `Controller::run`'s output (one item per reconcile ended):
-    /// `.for_each(Pace::on_reconcile([replay, order]))` gives each of the
-    /// paces (its replay's and its queue's, [`super::requests`]) its turn.
-    pub fn on_reconcile<T, const N: usize>(
-        paces: [Pace; N],
-    ) -> impl FnMut(T) -> futures::future::Ready<()> {
-        move |_| {
-            for pace in &paces {
-                pace.done();
-            }
-            futures::future::ready(())
-        }
-    }
-
     /// Waits until one more object may go, and takes its turn: a future that
     /// holds no borrow of the pace.
     pub fn turn(&self) -> impl std::future::Future<Output = ()> + Send + 'static {

@@ -617,8 +617,7 @@ where
         store.clone(),
     );
     // Every request through one queue, in the order asked (`requests`).
-    let order = cache::Pace::for_concurrency(MAX_CONCURRENT_RECONCILES);
-    let fut = Requests::of(restores)
+    let (controller, ends) = Requests::of(restores)
         .owns(job_events)
         .watches(pod_events, move |p: Pod| {
             let ns = p.namespace().unwrap_or_default();
@@ -660,10 +659,11 @@ where
                 })
             },
         )
-        .controller(store.clone(), MAX_CONCURRENT_RECONCILES, order.clone())
+        .controller(store.clone(), MAX_CONCURRENT_RECONCILES);
+    let fut = controller
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, state.clone())
-        .for_each(cache::Pace::on_reconcile([pace, order]));
+        .for_each(ends.on_reconcile(pace));
     (store, state, fut)
 }
 

@@ -767,8 +767,7 @@ where
     let (secret_store, ws_store, claim_store) =
         (bp_store.clone(), bp_store.clone(), bp_store.clone());
     // Every request through one queue, in the order asked (`requests`).
-    let order = cache::Pace::for_concurrency(MAX_CONCURRENT_RECONCILES);
-    let fut = Requests::of(policies)
+    let (controller, ends) = Requests::of(policies)
         .owns(cron_job_events)
         .watches(job_events, |j: Job| cache::owner_by_instance(&j))
         .watches(pod_events, |p: Pod| cache::owner_by_instance(&p))
@@ -798,9 +797,10 @@ where
         .watches(ws_events, move |ws: WardService| {
             cache::refs_where(&ws_store, &ws.namespace().unwrap_or_default(), |_| true)
         })
-        .controller(bp_store.clone(), MAX_CONCURRENT_RECONCILES, order.clone())
+        .controller(bp_store.clone(), MAX_CONCURRENT_RECONCILES);
+    let fut = controller
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, state.clone())
-        .for_each(cache::Pace::on_reconcile([pace, order]));
+        .for_each(ends.on_reconcile(pace));
     (bp_store, state, fut)
 }

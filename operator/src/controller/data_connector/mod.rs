@@ -564,8 +564,7 @@ where
 
     let (secret_store, ns_store, ws_store) = (dc_store.clone(), dc_store.clone(), dc_store.clone());
     // Every request through one queue, in the order asked (`requests`).
-    let order = cache::Pace::for_concurrency(MAX_CONCURRENT_RECONCILES);
-    let fut = Requests::of(connectors)
+    let (controller, ends) = Requests::of(connectors)
         .owns(sa_events)
         .owns(cm_events)
         .owns(svc_events)
@@ -593,10 +592,11 @@ where
                 dc.spec.ward_service_ref.name == name
             })
         })
-        .controller(dc_store.clone(), MAX_CONCURRENT_RECONCILES, order.clone())
+        .controller(dc_store.clone(), MAX_CONCURRENT_RECONCILES);
+    let fut = controller
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, state.clone())
-        .for_each(cache::Pace::on_reconcile([pace, order]));
+        .for_each(ends.on_reconcile(pace));
     (dc_store, state, fut)
 }
 

@@ -659,8 +659,7 @@ where
 
     let (secret_store, ns_store) = (ws_store.clone(), ws_store.clone());
     // Every request through one queue, in the order asked (`requests`).
-    let order = cache::Pace::for_concurrency(MAX_CONCURRENT_RECONCILES);
-    let fut = Requests::of(wards)
+    let (controller, ends) = Requests::of(wards)
         .owns(sa_events)
         .owns(cm_events)
         .owns(svc_events)
@@ -697,10 +696,11 @@ where
             dc.namespace()
                 .map(|ns| ObjectRef::new(&dc.spec.ward_service_ref.name).within(&ns))
         })
-        .controller(ws_store.clone(), MAX_CONCURRENT_RECONCILES, order.clone())
+        .controller(ws_store.clone(), MAX_CONCURRENT_RECONCILES);
+    let fut = controller
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, state.clone())
-        .for_each(cache::Pace::on_reconcile([pace, order]));
+        .for_each(ends.on_reconcile(pace));
     (ws_store, state, fut)
 }
 
