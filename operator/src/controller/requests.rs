@@ -5,8 +5,8 @@
 //! into a hash set, and each time a reconcile ends it takes the first one in
 //! the set's order whose object is not running. Under a burst that set holds
 //! hundreds of objects, it is refilled faster than it drains, and a request
-//! placed late in the hash order waits until the set is empty. On the bench
-//! (1,000 WardServices applied at once, 2 cores), the Ready of 24 wards whose
+//! placed late in the hash order waits until the set is empty. With 1,000
+//! WardServices applied at once (2 cores), the Ready of 24 wards whose
 //! pods were available in the first seconds was written 7 to 97 s later, at
 //! the burst's end, and a spec edit made during a burst could wait as long.
 //!
@@ -159,7 +159,7 @@ struct HandedObjects {
     /// Handed on, their reconcile not ended.
     open: HashSet<Key>,
     /// Handed on at least once and not found gone since: their requests go
-    /// first.
+    /// first. A name and namespace per object reconciled, about 100 bytes.
     known: HashSet<Key>,
 }
 
