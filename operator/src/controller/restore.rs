@@ -616,7 +616,8 @@ where
         store.clone(),
         store.clone(),
     );
-    // Every request through one queue, in the order asked (`requests`).
+    // Every request through our queue (`controller::requests`): in the order
+    // asked, those for objects reconciled before first.
     let (controller, ends) = Requests::of(restores)
         .owns(job_events)
         .watches(pod_events, move |p: Pod| {

@@ -766,7 +766,8 @@ where
     });
     let (secret_store, ws_store, claim_store) =
         (bp_store.clone(), bp_store.clone(), bp_store.clone());
-    // Every request through one queue, in the order asked (`requests`).
+    // Every request through our queue (`controller::requests`): in the order
+    // asked, those for objects reconciled before first.
     let (controller, ends) = Requests::of(policies)
         .owns(cron_job_events)
         .watches(job_events, |j: Job| cache::owner_by_instance(&j))

@@ -563,7 +563,8 @@ where
     });
 
     let (secret_store, ns_store, ws_store) = (dc_store.clone(), dc_store.clone(), dc_store.clone());
-    // Every request through one queue, in the order asked (`requests`).
+    // Every request through our queue (`controller::requests`): in the order
+    // asked, those for objects reconciled before first.
     let (controller, ends) = Requests::of(connectors)
         .owns(sa_events)
         .owns(cm_events)
