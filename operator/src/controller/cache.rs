@@ -924,7 +924,7 @@ fn live_first<T: Send + 'static>(
         let pace = pace.clone();
         async move {
             if let Some(pace) = pace {
-                pace.turn().await;
+                pace.take().await;
             }
             obj
         }
@@ -966,14 +966,10 @@ impl Pace {
         }
     }
 
-    /// Waits until one more object may go, and takes its turn: a future that
-    /// holds no borrow of the pace.
-    pub fn turn(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let permits = self.permits.clone();
-        async move {
-            if let Ok(permit) = permits.acquire_owned().await {
-                permit.forget();
-            }
+    /// Waits until one more held object may go, and takes its turn.
+    async fn take(&self) {
+        if let Ok(permit) = self.permits.acquire().await {
+            permit.forget();
         }
     }
 }
