@@ -932,6 +932,13 @@ fn live_first<T: Send + 'static>(
     select_with_strategy(live, held, |_: &mut ()| PollNext::Left)
 }
 
+/// How many objects may wait in front of a controller running up to
+/// `concurrency` reconciles at once: twice that, so that none waits for the
+/// next (its replay's [`Pace`], its queue's room, [`super::requests`]).
+pub fn ahead_of(concurrency: u16) -> usize {
+    2 * usize::from(concurrency)
+}
+
 /// How far a controller's replay of its cache ([`Shared::subscribe`]) runs
 /// ahead of its reconciles: `ahead` objects at first, then one more for each
 /// reconcile ended ([`Pace::done`]), whatever it was for; turns not taken at
@@ -944,9 +951,9 @@ pub struct Pace {
 
 impl Pace {
     /// The pace of a controller running up to `concurrency` reconciles at
-    /// once: twice that ahead, so that none waits for the replay.
+    /// once: [`ahead_of`] it, so that none waits for the replay.
     pub fn for_concurrency(concurrency: u16) -> Self {
-        Self::new(2 * usize::from(concurrency))
+        Self::new(ahead_of(concurrency))
     }
 
     /// A pace `ahead` objects in front of the reconciles (at least one).

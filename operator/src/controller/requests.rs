@@ -104,7 +104,7 @@ where
     where
         K: Clone + DeserializeOwned + std::fmt::Debug + Send + Sync,
     {
-        let (queue, ends) = self.in_order(2 * usize::from(concurrency));
+        let (queue, ends) = self.in_order(super::cache::ahead_of(concurrency));
         let controller = Controller::for_stream(futures::stream::pending(), store)
             .trigger_backoff(NoTriggerBackoff)
             .with_config(controller::Config::default().concurrency(concurrency))
@@ -420,7 +420,9 @@ mod tests {
                 .in_order(1);
         assert_eq!(queue.next().await.unwrap().name, "a");
         let start = tokio::time::Instant::now();
-        assert_eq!(queue.next().await.unwrap().name, "b");
+        // Bounded, so that a queue that waited forever fails here.
+        let b = tokio::time::timeout(10 * AT_LEAST_EVERY, queue.next()).await;
+        assert_eq!(b.expect("b within the bound").unwrap().name, "b");
         assert_eq!(start.elapsed(), AT_LEAST_EVERY);
     }
 
